@@ -1,0 +1,1 @@
+"""What the API and the renderer must agree on: messages, topology, hashing, store layout."""
