@@ -119,6 +119,7 @@ class StatusEvent(WireModel):
     render_ms: float | None = None
     error: EventError | None = None
     renderer_id: str | None = None
+    attempt: Annotated[int, Field(ge=1)] | None = None
     at: dt.datetime
 
 

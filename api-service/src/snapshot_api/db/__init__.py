@@ -1,0 +1,1 @@
+"""PostgreSQL access: the pool, the migration runner and one repository module per table."""

@@ -1,0 +1,26 @@
+"""The asyncpg pool, opened in the lifespan and passed down."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from snapshot_api.settings import Settings
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        settings.database_dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        init=_init,
+        command_timeout=30,
+        timeout=5,
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,103 @@
+"""Snapshots (with their latest task) and idempotency look-ups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+INSERT = """
+INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
+                       message_count, idempotency_key, request_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING created_at
+"""
+_COLUMNS = """
+s.id, s.room_id, s.requested_by, s.created_at, s.scope, s.options, s.template,
+s.content_hash, s.message_count, s.status, s.artifact_key, s.artifact_bytes, s.artifact_pages,
+s.pdf_sha256, s.error_code, s.error_message, s.request_hash, r.name AS room_name,
+t.id AS task_id, t.status AS task_status, t.progress AS task_progress, t.phase AS task_phase,
+t.cache AS task_cache, t.error_code AS task_error_code, t.error_message AS task_error_message,
+t.created_at AS task_created_at, t.started_at AS task_started_at,
+t.completed_at AS task_completed_at
+"""
+_FROM = """
+FROM snapshots s JOIN rooms r ON r.id = s.room_id
+LEFT JOIN LATERAL (SELECT * FROM tasks WHERE snapshot_id = s.id
+                   ORDER BY created_at DESC LIMIT 1) t ON true
+"""
+GET = f"SELECT {_COLUMNS} {_FROM} WHERE s.id = $1 AND s.deleted_at IS NULL"
+BY_IDEMPOTENCY = f"""
+SELECT {_COLUMNS} {_FROM}
+WHERE s.requested_by = $1 AND s.idempotency_key = $2 AND s.deleted_at IS NULL
+"""
+LIST = f"""
+SELECT {_COLUMNS} {_FROM}
+WHERE s.room_id = $1 AND s.deleted_at IS NULL
+  AND ($2::timestamptz IS NULL OR (s.created_at, s.id) < ($2, $3))
+ORDER BY s.created_at DESC, s.id DESC LIMIT $4
+"""
+SOFT_DELETE = "UPDATE snapshots SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"
+FINISH = """
+UPDATE snapshots SET status = $2, artifact_key = $3, artifact_bytes = $4, artifact_pages = $5,
+       pdf_sha256 = $6, error_code = $7, error_message = $8
+WHERE id = $1
+"""
+MARK_RENDERING = "UPDATE snapshots SET status = 'rendering' WHERE id = $1 AND status = 'queued'"
+
+
+async def insert(conn: asyncpg.Connection, **values: Any) -> dt.datetime:
+    return await conn.fetchval(
+        INSERT,
+        values["id"],
+        values["room_id"],
+        values["requested_by"],
+        values["scope"],
+        values["options"],
+        values["template"],
+        values["content_hash"],
+        values["message_count"],
+        values["idempotency_key"],
+        values["request_hash"],
+    )
+
+
+async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(GET, snapshot_id)
+
+
+async def by_idempotency_key(conn: Conn, user_id: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(BY_IDEMPOTENCY, user_id, key)
+
+
+async def list_page(
+    conn: Conn, room_id: UUID, before: tuple[dt.datetime, UUID] | None, limit: int
+) -> list[asyncpg.Record]:
+    at, sid = before if before else (None, None)
+    return list(await conn.fetch(LIST, room_id, at, sid, limit))
+
+
+async def soft_delete(conn: Conn, snapshot_id: UUID) -> bool:
+    return await conn.execute(SOFT_DELETE, snapshot_id) == "UPDATE 1"
+
+
+async def finish(conn: asyncpg.Connection, snapshot_id: UUID, status: str, **art: Any) -> None:
+    await conn.execute(
+        FINISH,
+        snapshot_id,
+        status,
+        art.get("key"),
+        art.get("bytes"),
+        art.get("pages"),
+        art.get("pdf_sha256"),
+        art.get("error_code"),
+        art.get("error_message"),
+    )
+
+
+async def mark_rendering(conn: asyncpg.Connection, snapshot_id: UUID) -> None:
+    await conn.execute(MARK_RENDERING, snapshot_id)

@@ -1,0 +1,62 @@
+"""Tasks: one render attempt of a snapshot; only ever moves forward."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+INSERT = """
+INSERT INTO tasks (id, snapshot_id, deadline) VALUES ($1, $2, now() + make_interval(secs => $3))
+RETURNING created_at
+"""
+GET_WITH_ROOM = """
+SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
+       t.render_ms, t.error_code, t.error_message, t.created_at, t.started_at, t.completed_at,
+       s.room_id
+FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
+WHERE t.id = $1 AND s.deleted_at IS NULL
+"""
+LOCK = "SELECT id, snapshot_id, status, progress, phase, created_at FROM tasks WHERE id = $1 FOR UPDATE"
+UPDATE = """
+UPDATE tasks SET status = $2, progress = $3, phase = $4, cache = COALESCE($5, cache),
+       attempts = GREATEST(attempts, $6), renderer_id = COALESCE($7, renderer_id),
+       render_ms = COALESCE($8, render_ms), error_code = $9, error_message = $10,
+       started_at = COALESCE(started_at, $11), completed_at = $12
+WHERE id = $1
+"""
+
+
+async def insert(conn: asyncpg.Connection, task_id: UUID, snapshot_id: UUID,
+                 deadline_seconds: float) -> dt.datetime:
+    return await conn.fetchval(INSERT, task_id, snapshot_id, float(deadline_seconds))
+
+
+async def get_with_room(conn: Conn, task_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(GET_WITH_ROOM, task_id)
+
+
+async def lock(conn: asyncpg.Connection, task_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(LOCK, task_id)
+
+
+async def update(conn: asyncpg.Connection, task_id: UUID, **v: Any) -> None:
+    await conn.execute(
+        UPDATE,
+        task_id,
+        v["status"],
+        v["progress"],
+        v["phase"],
+        v.get("cache"),
+        v.get("attempts") or 0,
+        v.get("renderer_id"),
+        v.get("render_ms"),
+        v.get("error_code"),
+        v.get("error_message"),
+        v.get("started_at"),
+        v.get("completed_at"),
+    )

@@ -1,0 +1,58 @@
+"""FastAPI dependencies as ``Annotated`` aliases, so route signatures stay short."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from snapshot_api.auth import User, decode_token
+from snapshot_api.errors import Unauthorized
+from snapshot_api.messaging.outbox_relay import OutboxRelay
+from snapshot_api.services.access import Actor
+from snapshot_api.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="HS256 JWT with sub, name, roles, exp")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def get_relay(request: Request) -> OutboxRelay:
+    relay: OutboxRelay = request.app.state.relay
+    return relay
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
+
+
+def current_user(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise Unauthorized("Send 'Authorization: Bearer <token>'")
+    return decode_token(credentials.credentials, settings)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def current_actor(request: Request, user: CurrentUser) -> Actor:
+    client = request.client.host if request.client else None
+    return Actor(user=user, request_id=getattr(request.state, "request_id", None),
+                 client_addr=client)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -1,0 +1,56 @@
+"""The FastAPI application factory and its lifespan (pool, broker, relay, consumers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from snapshot_shared.logging import setup_logging
+
+from snapshot_api import problems
+from snapshot_api.db.pool import create_pool
+from snapshot_api.messaging.broker import Broker
+from snapshot_api.messaging.outbox_relay import OutboxRelay
+from snapshot_api.messaging.status_consumer import StatusConsumer
+from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from snapshot_api.routes import admin, health, rooms, snapshots, tasks
+from snapshot_api.settings import Settings, get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    pool = await create_pool(settings)
+    broker = Broker(str(settings.amqp_url), settings.topology)
+    relay = OutboxRelay(pool, broker, settings.outbox_poll_seconds)
+    consumer = StatusConsumer(pool, settings.status_prefetch, settings.delivery_limit)
+    broker.on_ready(consumer.attach)
+    app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
+    broker.start()
+    relay.start()
+    try:
+        yield
+    finally:
+        await relay.stop()
+        await broker.close()
+        await pool.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.secret  # noqa: B018 - refuse to start without a signing secret
+    setup_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="Room Snapshots API",
+        version="1.0.0",
+        description="Turns a room's members and messages into a PDF snapshot, asynchronously.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    for router in (rooms.router, snapshots.router, tasks.router, admin.router, health.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""RabbitMQ: the broker connection, the outbox relay and the status consumers."""

@@ -1,0 +1,71 @@
+"""One robust AMQP connection per process, opened in the background so the API starts (and
+keeps accepting snapshots into the outbox) while RabbitMQ is down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from snapshot_shared.topology import Declared, Topology, declare
+
+log = logging.getLogger(__name__)
+OnReady = Callable[[AbstractChannel, Declared], Awaitable[None]]
+
+
+class Broker:
+    """Connects with retries, declares the topology, then runs the ``on_ready`` callbacks."""
+
+    def __init__(self, url: str, topology: Topology) -> None:
+        self.url = url
+        self.topology = topology
+        self.connection: AbstractRobustConnection | None = None
+        self.channel: AbstractChannel | None = None
+        self.declared: Declared | None = None
+        self.connected = asyncio.Event()
+        self._on_ready: list[OnReady] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def on_ready(self, callback: OnReady) -> None:
+        self._on_ready.append(callback)
+
+    @property
+    def is_up(self) -> bool:
+        conn = self.connection
+        return conn is not None and not conn.is_closed and self.connected.is_set() and bool(
+            getattr(conn, "connected", asyncio.Event()).is_set()
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever(), name="amqp-connect")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self.connection = await aio_pika.connect_robust(self.url, timeout=5)
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
+                log.warning("RabbitMQ not reachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self.declared = await declare(self.channel, self.topology)
+        for callback in self._on_ready:
+            await callback(self.channel, self.declared)
+        self.connected.set()
+        log.info("connected to RabbitMQ")
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.connection is not None:
+            await self.connection.close()

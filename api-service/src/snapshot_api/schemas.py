@@ -1,0 +1,206 @@
+"""Request and response bodies of the HTTP API (unknown request fields are rejected)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from snapshot_shared.messages import RenderOptions, Section
+
+Role = Literal["owner", "editor", "viewer"]
+Kind = Literal["message", "note", "decision"]
+MAX_BODY_BYTES = 16 * 1024
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoomCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+
+class MemberPut(Strict):
+    role: Role
+    display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class MessageIn(Strict):
+    body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)]
+    kind: Kind = "message"
+
+    @field_validator("body")
+    @classmethod
+    def _size_in_bytes(cls, value: str) -> str:
+        if len(value.encode("utf-8")) > MAX_BODY_BYTES:
+            raise ValueError(f"body is over {MAX_BODY_BYTES} bytes of UTF-8")
+        if "\x00" in value:
+            raise ValueError("body must not contain NUL characters")
+        return value
+
+
+class MessageBatch(Strict):
+    messages: Annotated[list[MessageIn], Field(min_length=1, max_length=500)]
+
+
+def _message_shape(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "messages" in value else "single"
+
+
+MessagePost = Annotated[
+    Annotated[MessageIn, Tag("single")] | Annotated[MessageBatch, Tag("batch")],
+    Discriminator(_message_shape),
+]
+
+
+class SnapshotScope(Strict):
+    from_: Annotated[AwareDatetime | None, Field(alias="from")] = None
+    to: AwareDatetime | None = None
+    sections: Annotated[list[Section], Field(min_length=1, max_length=2)] = [
+        "members",
+        "messages",
+    ]
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SnapshotScope:
+        if self.from_ and self.to and self.from_ > self.to:
+            raise ValueError("scope.from must not be after scope.to")
+        if len(set(self.sections)) != len(self.sections):
+            raise ValueError("scope.sections must not repeat a section")
+        return self
+
+
+class SnapshotRequest(Strict):
+    scope: SnapshotScope = SnapshotScope()
+    options: RenderOptions = RenderOptions()
+
+
+# ---- responses ---------------------------------------------------------------------------
+
+
+class Room(BaseModel):
+    id: UUID
+    name: str
+    created_by: str
+    created_at: dt.datetime
+    member_count: int
+    your_role: Role | None = None
+
+
+class Member(BaseModel):
+    room_id: UUID
+    user_id: str
+    display_name: str
+    role: Role
+    joined_at: dt.datetime
+
+
+class Message(BaseModel):
+    id: UUID
+    room_id: UUID
+    author_id: str
+    author_name: str
+    body: str
+    kind: Kind
+    created_at: dt.datetime
+
+
+class MessageList(BaseModel):
+    items: list[Message]
+    next_cursor: str | None
+
+
+class Links(BaseModel):
+    task: str
+    snapshot: str
+    download: str
+
+
+class SnapshotAccepted(BaseModel):
+    snapshot_id: UUID
+    task_id: UUID
+    status: str
+    content_hash: str
+    links: Links
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str | None
+
+
+class Task(BaseModel):
+    task_id: UUID
+    snapshot_id: UUID
+    status: Literal["queued", "rendering", "completed", "failed"]
+    progress: int
+    phase: str
+    cache: Literal["memory", "disk", "miss"] | None
+    error: TaskError | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+class ArtifactOut(BaseModel):
+    bytes: int
+    pages: int
+    pdf_sha256: str
+
+
+class Snapshot(BaseModel):
+    id: UUID
+    room_id: UUID
+    requested_by: str
+    created_at: dt.datetime
+    scope: dict[str, Any]
+    options: dict[str, Any]
+    content_hash: str
+    message_count: int
+    status: str
+    artifact: ArtifactOut | None
+    error: TaskError | None
+    task: Task | None
+    links: Links
+
+
+class SnapshotList(BaseModel):
+    items: list[Snapshot]
+    next_cursor: str | None
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str | None
+    action: str
+    room_id: UUID | None
+    snapshot_id: UUID | None
+    outcome: str
+    request_id: str | None
+    client_addr: str | None
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None

@@ -1,0 +1,41 @@
+"""Room access: non-members see nothing (404), members below the role get 403."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from snapshot_api.auth import User
+from snapshot_api.db import audit, rooms
+from snapshot_api.errors import Forbidden, NotFound
+
+ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated user plus where the request came from (for audit and logs)."""
+
+    user: User
+    request_id: str | None
+    client_addr: str | None
+
+    @property
+    def audit(self) -> audit.AuditContext:
+        return audit.AuditContext(self.user.id, self.request_id, self.client_addr)
+
+
+async def require_role(
+    conn: asyncpg.Connection | asyncpg.Pool, room_id: UUID, user: User, minimum: str
+) -> str:
+    """Return the caller's role in the room, or raise 404/403."""
+    role = await rooms.get_role(conn, room_id, user.id)
+    if role is None:
+        if user.is_admin and await rooms.get_room(conn, room_id) is not None:
+            return "owner"
+        raise NotFound("Room not found")
+    if ROLE_RANK[role] < ROLE_RANK[minimum]:
+        raise Forbidden(f"This needs the {minimum} role or higher; you are {role}")
+    return role
