@@ -1,0 +1,51 @@
+"""Fresh databases and queue prefixes on the machine's PostgreSQL and RabbitMQ, cleaned up after."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import aio_pika
+import asyncpg
+from snapshot_api.db.migrate import migrate
+from snapshot_shared.topology import Topology, delete
+
+PG_BASE = os.environ.get("TEST_PG_BASE", "postgresql://postgres@127.0.0.1:5432")
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def create_database() -> str:
+    """A new, migrated database; returns its DSN."""
+    dsn = f"{PG_BASE}/{unique('test_snap_')}"
+    asyncio.run(migrate(dsn))
+    return dsn
+
+
+def drop_database(dsn: str) -> None:
+    name = dsn.rsplit("/", 1)[1]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(f"{PG_BASE}/postgres")
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def delete_topology(prefix: str) -> None:
+    async def run() -> None:
+        conn = await aio_pika.connect(AMQP_URL)
+        try:
+            channel = await conn.channel()
+            await delete(channel, Topology(prefix=prefix))
+        finally:
+            await conn.close()
+
+    asyncio.run(run())

@@ -1,0 +1,81 @@
+"""Wire models: round trips, gzip for large bodies, refusal of bad or hostile bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import uuid
+
+import pytest
+from snapshot_shared.hashing import content_hash
+from snapshot_shared.messages import (
+    Artifact,
+    EventError,
+    MessageDecodeError,
+    RenderJob,
+    RenderOptions,
+    StatusEvent,
+    decode_event,
+    decode_job,
+    encode,
+)
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def _job(body_size: int = 10) -> RenderJob:
+    payload = {"room": {"id": str(uuid.uuid4()), "name": "R", "created_at": "x"},
+               "messages": [{"body": "a" * body_size}]}
+    options = RenderOptions().model_dump(mode="json")
+    return RenderJob(task_id=uuid.uuid4(), snapshot_id=uuid.uuid4(),
+                     content_hash=content_hash(payload, options, "snapshot"), options=options,
+                     payload=payload, requested_at=NOW, request_id="req-1")
+
+
+def test_job_round_trip_plain():
+    job = _job()
+    body, encoding = encode(job, gzip_threshold=64 * 1024)
+    assert encoding is None
+    assert decode_job(body, encoding) == job
+
+
+def test_large_job_is_gzipped_and_round_trips():
+    job = _job(body_size=200_000)
+    body, encoding = encode(job, gzip_threshold=64 * 1024)
+    assert encoding == "gzip"
+    assert len(body) < 20_000
+    assert decode_job(body, encoding) == job
+
+
+def test_status_event_round_trip_with_artifact_and_error():
+    event = StatusEvent(
+        task_id=uuid.uuid4(), snapshot_id=uuid.uuid4(), event="completed", progress=100,
+        cache="miss", artifact=Artifact(key="a" * 64, bytes=10, pages=2, pdf_sha256="b" * 64),
+        render_ms=12.5, error=EventError(code="x", message="y"), at=NOW, attempt=2,
+    )
+    body, encoding = encode(event)
+    assert decode_event(body, encoding) == event
+
+
+def test_unknown_schema_version_and_garbage_are_refused():
+    body, _ = encode(_job())
+    with pytest.raises(MessageDecodeError):
+        decode_job(body.replace(b'"schema_version":1', b'"schema_version":2'))
+    with pytest.raises(MessageDecodeError):
+        decode_job(b"\x80\x04not json")
+    with pytest.raises(MessageDecodeError):
+        decode_job(body, "br")
+
+
+def test_gzip_bomb_is_refused_before_it_inflates():
+    bomb = gzip.compress(b"{" + b" " * (8 * 2**20) + b"}")
+    with pytest.raises(MessageDecodeError, match="too large"):
+        decode_job(bomb, "gzip", max_bytes=2**20)
+
+
+def test_options_refuse_unknown_time_zone_and_fields():
+    with pytest.raises(ValueError):
+        RenderOptions(timezone="Mars/Olympus")
+    with pytest.raises(ValueError):
+        RenderOptions.model_validate({"page_size": "A4", "colour": "red"})
+    assert RenderOptions(timezone="Europe/Berlin").timezone == "Europe/Berlin"
