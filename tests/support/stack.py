@@ -1,0 +1,158 @@
+"""Both services as real processes (``snapshot-api serve``, ``snapshot-renderer``) on a fresh
+database, queue prefix and store, driven over HTTP like a client would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from support.services import AMQP_URL, create_database, delete_topology, drop_database, unique
+
+BIN = Path(sys.executable).parent
+SECRET = "e2e-secret-" + uuid.uuid4().hex
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    """API + renderer processes; ``stop()`` ends them and drops the database and queues."""
+
+    def __init__(self, workers: int = 2, renderer_env: dict[str, str] | None = None) -> None:
+        self.database_url = create_database()
+        self.prefix = unique("e") + "."
+        self.store = Path(tempfile.mkdtemp(prefix="e2e-store-"))
+        self.logs = Path(tempfile.mkdtemp(prefix="e2e-logs-"))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "SNAPSHOT_API_ENV": "production",
+            "SNAPSHOT_API_DATABASE_URL": self.database_url,
+            "SNAPSHOT_API_AMQP_URL": AMQP_URL,
+            "SNAPSHOT_RENDERER_AMQP_URL": AMQP_URL,
+            "SNAPSHOT_API_QUEUE_PREFIX": self.prefix,
+            "SNAPSHOT_RENDERER_QUEUE_PREFIX": self.prefix,
+            "SNAPSHOT_API_STORE_DIR": str(self.store),
+            "SNAPSHOT_RENDERER_STORE_DIR": str(self.store),
+            "SNAPSHOT_API_PORT": str(self.port),
+            "SNAPSHOT_API_WORKERS": str(workers),
+            "SNAPSHOT_API_JWT_SECRET": SECRET,
+            "SNAPSHOT_RENDERER_CONCURRENCY": "1",
+            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="e2e-prom-"),
+            **(renderer_env or {}),
+        }
+        self.api: subprocess.Popen[bytes] | None = None
+        self.renderers: list[subprocess.Popen[bytes]] = []
+        self._count = 0
+
+    # --- processes -----------------------------------------------------------------------
+    def _spawn(self, args: list[str], log: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = open(self.logs / log, "ab")  # noqa: SIM115 - the child owns it
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def start_api(self) -> None:
+        self.api = self._spawn([str(BIN / "snapshot-api"), "serve"], "api.log", self.env)
+        self.wait_ready()
+
+    def start_renderer(self, **extra_env: str) -> subprocess.Popen[bytes]:
+        metrics_port = free_port()
+        env = {**self.env, "SNAPSHOT_RENDERER_METRICS_PORT": str(metrics_port), **extra_env}
+        self._count += 1
+        proc = self._spawn([str(BIN / "snapshot-renderer")], f"renderer{self._count}.log", env)
+        proc.metrics_port = metrics_port  # type: ignore[attr-defined]
+        self.renderers.append(proc)
+        self._wait_http(f"http://127.0.0.1:{metrics_port}/healthz", proc, "renderer")
+        return proc
+
+    def stop_renderer(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+        os.killpg(proc.pid, sig)
+        code = proc.wait(60)
+        self.renderers.remove(proc)
+        return code
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.api is not None
+        self._wait_http(self.base + "/readyz", self.api, "api", timeout)
+
+    def _wait_http(self, url: str, proc: subprocess.Popen[bytes], what: str,
+                   timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {proc.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{what} not ready at {url}: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        out = []
+        for path in sorted(self.logs.iterdir()):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        for proc in [p for p in [self.api, *self.renderers] if p is not None]:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(30)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        self.renderers.clear()
+        drop_database(self.database_url)
+        delete_topology(self.prefix)
+
+    # --- client --------------------------------------------------------------------------
+    def token(self, user: str, admin: bool = False) -> str:
+        claims = {"sub": user, "name": user.title(), "roles": ["admin"] if admin else [],
+                  "exp": int(time.time()) + 3600}
+        return jwt.encode(claims, SECRET, algorithm="HS256")
+
+    def auth(self, user: str, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user, admin)}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=30)
+
+    def call(self, method: str, path: str, user: str | None = None, **kw: Any) -> httpx.Response:
+        headers = {**(self.auth(user) if user else {}), **kw.pop("headers", {})}
+        with self.client() as c:
+            return c.request(method, path, headers=headers, **kw)
+
+    def wait_task(self, task_id: str, user: str, timeout: float = 120) -> dict[str, Any]:
+        """Poll the task like a front end's progress bar does, until it is terminal."""
+        end = time.monotonic() + timeout
+        seen: list[int] = []
+        with self.client() as c:
+            while time.monotonic() < end:
+                task = c.get(f"/api/v1/tasks/{task_id}", headers=self.auth(user)).json()
+                seen.append(task.get("progress", -1))
+                if task.get("status") in ("completed", "failed"):
+                    task["progress_seen"] = seen
+                    return task
+                time.sleep(0.05)
+        raise AssertionError(f"task {task_id} not terminal after {timeout}s\n{self.log_tail()}")
