@@ -37,12 +37,15 @@ def main() -> int:
         room = c.post("/api/v1/rooms", json={"name": "Quarterly design review"}).json()["id"]
         c.put(f"/api/v1/rooms/{room}/members/bob", json={"role": "editor", "display_name": "Bob"})
         c.put(f"/api/v1/rooms/{room}/members/carol", json={"role": "viewer"})
-        messages = [{"body": LINES[i % len(LINES)], "kind": "decision" if i % 25 == 4 else "message"}
-                    for i in range(120)]
+        messages = [
+            {"body": LINES[i % len(LINES)], "kind": "decision" if i % 25 == 4 else "message"}
+            for i in range(120)
+        ]
         c.post(f"/api/v1/rooms/{room}/messages", json={"messages": messages}).raise_for_status()
         started = time.perf_counter()
-        accepted = c.post(f"/api/v1/rooms/{room}/snapshots",
-                          json={"options": {"title": "Design review, Q4"}}).json()
+        accepted = c.post(
+            f"/api/v1/rooms/{room}/snapshots", json={"options": {"title": "Design review, Q4"}}
+        ).json()
         while True:
             task = c.get(f"/api/v1/tasks/{accepted['task_id']}").json()
             bar = "#" * (task["progress"] // 4)
@@ -50,7 +53,9 @@ def main() -> int:
             if task["status"] in ("completed", "failed"):
                 break
             time.sleep(0.1)
-        print(f"\n{task['status']} in {time.perf_counter() - started:.2f}s (cache: {task['cache']})")
+        print(
+            f"\n{task['status']} in {time.perf_counter() - started:.2f}s (cache: {task['cache']})"
+        )
         if task["status"] != "completed":
             print(task["error"], file=sys.stderr)
             return 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 import signal
 
 import pytest
-
 from support.pdf import pdf_text
 from support.stack import Stack
 
-MESSAGES = [f"Timeline entry {i:02d}: budget line {i * 7} reviewed and " + "agreed " * (i % 9)
-            for i in range(60)]
+MESSAGES = [
+    f"Timeline entry {i:02d}: budget line {i * 7} reviewed and " + "agreed " * (i % 9)
+    for i in range(60)
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +36,21 @@ def test_room_to_pdf_with_cache_layers(stack):
     r = stack.call("POST", "/api/v1/rooms", "olivia", json={"name": "Quarterly Planning"})
     room = r.json()["id"]
     for user, role in (("eddie", "editor"), ("vera", "viewer"), ("otto", "owner")):
-        assert stack.call("PUT", f"/api/v1/rooms/{room}/members/{user}", "olivia",
-                          json={"role": role, "display_name": f"{user.title()} Example"}
-                          ).status_code == 201
-    r = stack.call("POST", f"/api/v1/rooms/{room}/messages", "eddie",
-                   json={"messages": [{"body": m} for m in MESSAGES]})
+        assert (
+            stack.call(
+                "PUT",
+                f"/api/v1/rooms/{room}/members/{user}",
+                "olivia",
+                json={"role": role, "display_name": f"{user.title()} Example"},
+            ).status_code
+            == 201
+        )
+    r = stack.call(
+        "POST",
+        f"/api/v1/rooms/{room}/messages",
+        "eddie",
+        json={"messages": [{"body": m} for m in MESSAGES]},
+    )
     assert r.status_code == 201 and len(r.json()) == 60
 
     first = _snapshot(stack, room, "eddie")
@@ -73,13 +84,13 @@ def test_room_to_pdf_with_cache_layers(stack):
     assert changed["content_hash"] != first["content_hash"]
     task = stack.wait_task(changed["task_id"], "olivia")
     assert (task["status"], task["cache"]) == ("completed", "miss")
-    text, _ = pdf_text(stack.call(
-        "GET", f"/api/v1/snapshots/{changed['snapshot_id']}/download", "olivia").content)
+    text, _ = pdf_text(
+        stack.call("GET", f"/api/v1/snapshots/{changed['snapshot_id']}/download", "olivia").content
+    )
     assert "One more thing" in text
 
-    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "vera", json={}
-                      ).status_code == 403
-    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "mallory", json={}
-                      ).status_code == 404
-    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", None, json={}
-                      ).status_code == 401
+    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "vera", json={}).status_code == 403
+    assert (
+        stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "mallory", json={}).status_code == 404
+    )
+    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", None, json={}).status_code == 401

@@ -6,7 +6,6 @@ import time
 
 import jwt
 import pytest
-
 from support.api import SECRET, running_api, settings_for
 
 
@@ -25,9 +24,11 @@ async def test_room_lifecycle_members_and_messages(api):
     r = await api.client.get(f"/api/v1/rooms/{room}", headers=api.auth("vera"))
     assert r.status_code == 200 and r.json()["member_count"] == 3
 
-    single = await api.client.post(f"/api/v1/rooms/{room}/messages",
-                                   json={"body": "first\nline two", "kind": "decision"},
-                                   headers=api.auth("eddie"))
+    single = await api.client.post(
+        f"/api/v1/rooms/{room}/messages",
+        json={"body": "first\nline two", "kind": "decision"},
+        headers=api.auth("eddie"),
+    )
     assert single.status_code == 201
     assert single.json()["author_name"] == "Eddie" and single.json()["kind"] == "decision"
     await api.post_messages(room, [f"m{i}" for i in range(5)], user="eddie")
@@ -35,8 +36,11 @@ async def test_room_lifecycle_members_and_messages(api):
     bodies, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await api.client.get(f"/api/v1/rooms/{room}/messages", params=params,
-                                     headers=api.auth("vera"))).json()
+        page = (
+            await api.client.get(
+                f"/api/v1/rooms/{room}/messages", params=params, headers=api.auth("vera")
+            )
+        ).json()
         bodies += [m["body"] for m in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -47,40 +51,48 @@ async def test_room_lifecycle_members_and_messages(api):
 async def test_roles_are_enforced_and_strangers_see_nothing(api):
     room = await api.room("olivia")
     await api.add_member(room, "vera", "viewer")
-    r = await api.client.post(f"/api/v1/rooms/{room}/messages", json={"body": "hi"},
-                              headers=api.auth("vera"))
+    r = await api.client.post(
+        f"/api/v1/rooms/{room}/messages", json={"body": "hi"}, headers=api.auth("vera")
+    )
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
-    r = await api.client.put(f"/api/v1/rooms/{room}/members/x", json={"role": "viewer"},
-                             headers=api.auth("vera"))
+    r = await api.client.put(
+        f"/api/v1/rooms/{room}/members/x", json={"role": "viewer"}, headers=api.auth("vera")
+    )
     assert r.status_code == 403
     for path in (f"/api/v1/rooms/{room}", f"/api/v1/rooms/{room}/messages"):
         stranger = await api.client.get(path, headers=api.auth("mallory"))
-        missing = await api.client.get(path.replace(room, "00000000-0000-4000-8000-000000000000"),
-                                       headers=api.auth("mallory"))
+        missing = await api.client.get(
+            path.replace(room, "00000000-0000-4000-8000-000000000000"), headers=api.auth("mallory")
+        )
         assert stranger.status_code == missing.status_code == 404
         assert stranger.json()["detail"] == missing.json()["detail"]
 
 
 async def test_last_owner_cannot_step_down(api):
     room = await api.room("olivia")
-    r = await api.client.put(f"/api/v1/rooms/{room}/members/olivia", json={"role": "editor"},
-                             headers=api.auth("olivia"))
+    r = await api.client.put(
+        f"/api/v1/rooms/{room}/members/olivia", json={"role": "editor"}, headers=api.auth("olivia")
+    )
     assert r.status_code == 409 and r.json()["code"] == "last_owner"
     await api.add_member(room, "otto", "owner")
-    r = await api.client.put(f"/api/v1/rooms/{room}/members/olivia", json={"role": "editor"},
-                             headers=api.auth("olivia"))
+    r = await api.client.put(
+        f"/api/v1/rooms/{room}/members/olivia", json={"role": "editor"}, headers=api.auth("olivia")
+    )
     assert r.status_code == 200 and r.json()["role"] == "editor"
 
 
-@pytest.mark.parametrize("token", [
-    None,
-    "not-a-jwt",
-    jwt.encode({"sub": "olivia", "exp": int(time.time()) + 60}, "wrong-secret-0123456789"),
-    jwt.encode({"sub": "olivia", "exp": int(time.time()) - 3600}, SECRET),
-    jwt.encode({"sub": "olivia"}, SECRET),
-    jwt.encode({"sub": "olivia", "exp": int(time.time()) + 60}, SECRET, algorithm="HS512"),
-    jwt.encode({"sub": "olivia", "exp": int(time.time()) + 60}, None, algorithm="none"),
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "not-a-jwt",
+        jwt.encode({"sub": "olivia", "exp": int(time.time()) + 60}, "wrong-secret-0123456789"),
+        jwt.encode({"sub": "olivia", "exp": int(time.time()) - 3600}, SECRET),
+        jwt.encode({"sub": "olivia"}, SECRET),
+        jwt.encode({"sub": "olivia", "exp": int(time.time()) + 60}, SECRET, algorithm="HS512"),
+        jwt.encode({"sub": "olivia", "exp": int(time.time()) + 60}, None, algorithm="none"),
+    ],
+)
 async def test_bad_tokens_get_401_problems(api, token):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     r = await api.client.post("/api/v1/rooms", json={"name": "x"}, headers=headers)

@@ -14,7 +14,6 @@ import pytest
 from snapshot_shared import store
 from snapshot_shared.hashing import canonical_json, content_hash
 from snapshot_shared.messages import Artifact, StatusEvent, decode_job, encode
-
 from support.api import running_api, settings_for
 from support.services import AMQP_URL
 from support.waiting import next_message, until
@@ -40,8 +39,9 @@ async def test_create_persists_snapshot_task_payload_outbox_and_audit_atomically
     database_url, queue_prefix, tmp_path
 ):
     # The broker is unreachable: the 202 must still come, with the job kept in the outbox.
-    settings = settings_for(database_url, queue_prefix, tmp_path,
-                            amqp_url="amqp://guest:guest@127.0.0.1:1/")
+    settings = settings_for(
+        database_url, queue_prefix, tmp_path, amqp_url="amqp://guest:guest@127.0.0.1:1/"
+    )
     async with running_api(settings, wait_for_broker=False) as api:
         room = await api.room("olivia", "Outbox room")
         await api.post_messages(room, ["alpha", "beta"])
@@ -54,11 +54,13 @@ async def test_create_persists_snapshot_task_payload_outbox_and_audit_atomically
     assert r.headers["location"] == f"/api/v1/tasks/{body['task_id']}"
     conn = await asyncpg.connect(database_url)
     try:
-        snap = await conn.fetchrow("SELECT * FROM snapshots WHERE id = $1",
-                                   uuid.UUID(body["snapshot_id"]))
+        snap = await conn.fetchrow(
+            "SELECT * FROM snapshots WHERE id = $1", uuid.UUID(body["snapshot_id"])
+        )
         task = await conn.fetchrow("SELECT * FROM tasks WHERE id = $1", uuid.UUID(body["task_id"]))
-        payload = await conn.fetchrow("SELECT * FROM payloads WHERE content_hash = $1",
-                                      body["content_hash"])
+        payload = await conn.fetchrow(
+            "SELECT * FROM payloads WHERE content_hash = $1", body["content_hash"]
+        )
         outbox = await conn.fetch("SELECT * FROM outbox WHERE task_id = $1", task["id"])
         audit = await conn.fetch("SELECT * FROM audit WHERE snapshot_id = $1", snap["id"])
     finally:
@@ -74,7 +76,8 @@ async def test_create_persists_snapshot_task_payload_outbox_and_audit_atomically
     assert (str(job.task_id), job.content_hash) == (body["task_id"], body["content_hash"])
     assert canonical_json(job.payload) == canonical_json(frozen)
     assert [(a["action"], a["outcome"], a["actor"]) for a in audit] == [
-        ("snapshot.create", "accepted", "olivia")]
+        ("snapshot.create", "accepted", "olivia")
+    ]
 
 
 async def test_job_is_published_persistent_with_reply_to_and_request_id(api, channel):
@@ -104,8 +107,14 @@ async def _send(channel, api, event: StatusEvent) -> None:
 
 
 def _event(body: dict, name: str, progress: int = 0, **extra) -> StatusEvent:
-    return StatusEvent(task_id=body["task_id"], snapshot_id=body["snapshot_id"], event=name,
-                       progress=progress, at=dt.datetime.now(dt.UTC), **extra)
+    return StatusEvent(
+        task_id=body["task_id"],
+        snapshot_id=body["snapshot_id"],
+        event=name,
+        progress=progress,
+        at=dt.datetime.now(dt.UTC),
+        **extra,
+    )
 
 
 async def _task(api, task_id: str, user: str = "olivia") -> dict:
@@ -134,16 +143,27 @@ async def test_status_events_move_the_task_forward_only_and_serve_the_pdf(api, c
     path.parent.mkdir(parents=True)
     path.write_bytes(pdf)
     digest = hashlib.sha256(pdf).hexdigest()
-    done = _event(body, "completed", 100, phase="completed", cache="miss", render_ms=12.0,
-                  artifact=Artifact(key=key, bytes=len(pdf), pages=1, pdf_sha256=digest))
+    done = _event(
+        body,
+        "completed",
+        100,
+        phase="completed",
+        cache="miss",
+        render_ms=12.0,
+        artifact=Artifact(key=key, bytes=len(pdf), pages=1, pdf_sha256=digest),
+    )
     await _send(channel, api, done)
     await _send(channel, api, done)  # a duplicate changes nothing
     await _send(channel, api, _event(body, "progress", 50, phase="late"))  # stale
     await _send(channel, api, _event(body, "failed", 0, phase="late"))  # stale
     task = await until(lambda: _status_is(api, body["task_id"], "completed"), what="completed")
     assert (task["progress"], task["cache"], task["phase"]) == (100, "miss", "completed")
-    assert "retry-after" not in (await api.client.get(
-        f"/api/v1/tasks/{body['task_id']}", headers=api.auth("olivia"))).headers
+    assert (
+        "retry-after"
+        not in (
+            await api.client.get(f"/api/v1/tasks/{body['task_id']}", headers=api.auth("olivia"))
+        ).headers
+    )
 
     r = await api.client.get(download, headers=api.auth("vera"))
     assert r.status_code == 200 and r.content == pdf
@@ -152,11 +172,13 @@ async def test_status_events_move_the_task_forward_only_and_serve_the_pdf(api, c
     assert "filename*=UTF-8''%C3%BCn%C3%AFcode-room-q4-" in r.headers["content-disposition"]
     part = await api.client.get(download, headers={**api.auth("vera"), "Range": "bytes=0-7"})
     assert part.status_code == 206 and part.content == pdf[:8]
-    cached = await api.client.get(download, headers={**api.auth("vera"),
-                                                     "If-None-Match": r.headers["etag"]})
+    cached = await api.client.get(
+        download, headers={**api.auth("vera"), "If-None-Match": r.headers["etag"]}
+    )
     assert cached.status_code == 304 and cached.content == b""
-    snap = (await api.client.get(f"/api/v1/snapshots/{body['snapshot_id']}",
-                                 headers=api.auth("vera"))).json()
+    snap = (
+        await api.client.get(f"/api/v1/snapshots/{body['snapshot_id']}", headers=api.auth("vera"))
+    ).json()
     assert snap["status"] == "completed" and snap["artifact"]["pdf_sha256"] == digest
     assert snap["task"]["status"] == "completed"
     stranger = await api.client.get(download, headers=api.auth("mallory"))
@@ -197,8 +219,9 @@ async def test_snapshot_access_scope_and_size_rules(api):
         assert r.status_code == 422 and r.json()["code"] == "validation_error", body
     ok = await api.snapshot(room, body={"scope": {"sections": ["members"]}})
     assert ok.status_code == 202
-    listed = (await api.client.get(f"/api/v1/rooms/{room}/snapshots",
-                                   headers=api.auth("vera"))).json()
+    listed = (
+        await api.client.get(f"/api/v1/rooms/{room}/snapshots", headers=api.auth("vera"))
+    ).json()
     assert [s["id"] for s in listed["items"]] == [ok.json()["snapshot_id"]]
     assert listed["items"][0]["message_count"] == 0
 
@@ -214,6 +237,7 @@ async def test_idempotency_key_returns_the_original_or_refuses_a_different_body(
     assert again.json()["task_id"] == first.json()["task_id"]
     other = await api.snapshot(room, body={"options": {"page_size": "Letter"}}, headers=key)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
-    listed = (await api.client.get(f"/api/v1/rooms/{room}/snapshots",
-                                   headers=api.auth("olivia"))).json()
+    listed = (
+        await api.client.get(f"/api/v1/rooms/{room}/snapshots", headers=api.auth("olivia"))
+    ).json()
     assert len(listed["items"]) == 1

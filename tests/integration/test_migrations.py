@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 from snapshot_api.db.migrate import migrate
-
 from support.services import PG_BASE, drop_database, unique
 
 
@@ -15,8 +14,10 @@ async def _inspect(dsn: str) -> tuple[list[str], list[str], set[str], int]:
     second = await migrate(dsn)
     conn = await asyncpg.connect(dsn)
     try:
-        tables = {r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
         versions = await conn.fetchval("SELECT count(*) FROM schema_migrations")
     finally:
         await conn.close()
@@ -32,5 +33,13 @@ def test_migrate_creates_database_and_is_idempotent():
     assert first == ["0001_init"]
     assert second == []
     assert versions == 1
-    assert {"rooms", "members", "messages", "payloads", "snapshots", "tasks", "outbox",
-            "audit"} <= tables
+    assert {
+        "rooms",
+        "members",
+        "messages",
+        "payloads",
+        "snapshots",
+        "tasks",
+        "outbox",
+        "audit",
+    } <= tables

@@ -35,29 +35,48 @@ class Api:
         return str(r.json()["id"])
 
     async def add_member(self, room: str, user: str, role: str, owner: str = "olivia") -> None:
-        r = await self.client.put(f"/api/v1/rooms/{room}/members/{user}",
-                                  json={"role": role, "display_name": user.title()},
-                                  headers=self.auth(owner))
+        r = await self.client.put(
+            f"/api/v1/rooms/{room}/members/{user}",
+            json={"role": role, "display_name": user.title()},
+            headers=self.auth(owner),
+        )
         assert r.status_code in (200, 201), r.text
 
     async def post_messages(self, room: str, bodies: list[str], user: str = "olivia") -> list[Any]:
-        r = await self.client.post(f"/api/v1/rooms/{room}/messages",
-                                   json={"messages": [{"body": b} for b in bodies]},
-                                   headers=self.auth(user))
+        r = await self.client.post(
+            f"/api/v1/rooms/{room}/messages",
+            json={"messages": [{"body": b} for b in bodies]},
+            headers=self.auth(user),
+        )
         assert r.status_code == 201, r.text
         return list(r.json())
 
-    async def snapshot(self, room: str, user: str = "olivia", body: Any = None,
-                       headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.client.post(f"/api/v1/rooms/{room}/snapshots", json=body,
-                                      headers={**self.auth(user), **(headers or {})})
+    async def snapshot(
+        self,
+        room: str,
+        user: str = "olivia",
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/api/v1/rooms/{room}/snapshots",
+            json=body,
+            headers={**self.auth(user), **(headers or {})},
+        )
 
 
 def settings_for(database_url: str, prefix: str, store: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": "test", "database_url": database_url, "queue_prefix": prefix, "store_dir": store,
-        "amqp_url": AMQP_URL, "jwt_secret": SECRET, "db_pool_min": 1, "db_pool_max": 5,
-        "outbox_poll_seconds": 0.2, **overrides,
+        "env": "test",
+        "database_url": database_url,
+        "queue_prefix": prefix,
+        "store_dir": store,
+        "amqp_url": AMQP_URL,
+        "jwt_secret": SECRET,
+        "db_pool_min": 1,
+        "db_pool_max": 5,
+        "outbox_poll_seconds": 0.2,
+        **overrides,
     }
     return Settings(**values)
 

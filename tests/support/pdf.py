@@ -14,8 +14,9 @@ def pdf_text(data: bytes) -> tuple[str, int]:
     reader = PdfReader(io.BytesIO(data))
     pages = len(reader.pages)
     if shutil.which("pdftotext"):
-        out = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True,
-                             check=True).stdout.decode("utf-8", "replace")
+        out = subprocess.run(
+            ["pdftotext", "-", "-"], input=data, capture_output=True, check=True
+        ).stdout.decode("utf-8", "replace")
     else:
         out = "\n".join(page.extract_text() or "" for page in reader.pages)
     return " ".join(out.split()), pages

@@ -63,8 +63,9 @@ class Stack:
     # --- processes -----------------------------------------------------------------------
     def _spawn(self, args: list[str], log: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = open(self.logs / log, "ab")  # noqa: SIM115 - the child owns it
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start_api(self) -> None:
         self.api = self._spawn([str(BIN / "snapshot-api"), "serve"], "api.log", self.env)
@@ -90,8 +91,9 @@ class Stack:
         assert self.api is not None
         self._wait_http(self.base + "/readyz", self.api, "api", timeout)
 
-    def _wait_http(self, url: str, proc: subprocess.Popen[bytes], what: str,
-                   timeout: float = 60) -> None:
+    def _wait_http(
+        self, url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 60
+    ) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if proc.poll() is not None:
@@ -128,8 +130,12 @@ class Stack:
 
     # --- client --------------------------------------------------------------------------
     def token(self, user: str, admin: bool = False) -> str:
-        claims = {"sub": user, "name": user.title(), "roles": ["admin"] if admin else [],
-                  "exp": int(time.time()) + 3600}
+        claims = {
+            "sub": user,
+            "name": user.title(),
+            "roles": ["admin"] if admin else [],
+            "exp": int(time.time()) + 3600,
+        }
         return jwt.encode(claims, SECRET, algorithm="HS256")
 
     def auth(self, user: str, admin: bool = False) -> dict[str, str]:

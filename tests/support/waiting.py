@@ -12,8 +12,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 T = TypeVar("T")
 
 
-async def until(probe: Callable[[], Awaitable[T | None]], timeout: float = 30,
-                what: str = "condition") -> T:
+async def until(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 30, what: str = "condition"
+) -> T:
     """Re-check ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
     end = time.monotonic() + timeout
     while True:

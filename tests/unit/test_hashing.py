@@ -12,8 +12,9 @@ from snapshot_shared.hashing import canonical_json, content_hash, iso_utc
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 payloads = st.dictionaries(st.text(min_size=1, max_size=8), json_values, min_size=1, max_size=6)

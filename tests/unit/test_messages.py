@@ -24,12 +24,20 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
 def _job(body_size: int = 10) -> RenderJob:
-    payload = {"room": {"id": str(uuid.uuid4()), "name": "R", "created_at": "x"},
-               "messages": [{"body": "a" * body_size}]}
+    payload = {
+        "room": {"id": str(uuid.uuid4()), "name": "R", "created_at": "x"},
+        "messages": [{"body": "a" * body_size}],
+    }
     options = RenderOptions().model_dump(mode="json")
-    return RenderJob(task_id=uuid.uuid4(), snapshot_id=uuid.uuid4(),
-                     content_hash=content_hash(payload, options, "snapshot"), options=options,
-                     payload=payload, requested_at=NOW, request_id="req-1")
+    return RenderJob(
+        task_id=uuid.uuid4(),
+        snapshot_id=uuid.uuid4(),
+        content_hash=content_hash(payload, options, "snapshot"),
+        options=options,
+        payload=payload,
+        requested_at=NOW,
+        request_id="req-1",
+    )
 
 
 def test_job_round_trip_plain():
@@ -49,9 +57,16 @@ def test_large_job_is_gzipped_and_round_trips():
 
 def test_status_event_round_trip_with_artifact_and_error():
     event = StatusEvent(
-        task_id=uuid.uuid4(), snapshot_id=uuid.uuid4(), event="completed", progress=100,
-        cache="miss", artifact=Artifact(key="a" * 64, bytes=10, pages=2, pdf_sha256="b" * 64),
-        render_ms=12.5, error=EventError(code="x", message="y"), at=NOW, attempt=2,
+        task_id=uuid.uuid4(),
+        snapshot_id=uuid.uuid4(),
+        event="completed",
+        progress=100,
+        cache="miss",
+        artifact=Artifact(key="a" * 64, bytes=10, pages=2, pdf_sha256="b" * 64),
+        render_ms=12.5,
+        error=EventError(code="x", message="y"),
+        at=NOW,
+        attempt=2,
     )
     body, encoding = encode(event)
     assert decode_event(body, encoding) == event

@@ -45,11 +45,18 @@ def decode_token(token: str, settings: Settings) -> User:
     roles = claims.get("roles") or []
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthorized("The token's roles claim must be a list of strings")
-    return User(id=sub, name=name if isinstance(name, str) and name else sub, roles=frozenset(roles))
+    return User(
+        id=sub, name=name if isinstance(name, str) and name else sub, roles=frozenset(roles)
+    )
 
 
-def issue_token(settings: Settings, user_id: str, name: str | None = None,
-                admin: bool = False, ttl_seconds: int = 24 * 3600) -> str:
+def issue_token(
+    settings: Settings,
+    user_id: str,
+    name: str | None = None,
+    admin: bool = False,
+    ttl_seconds: int = 24 * 3600,
+) -> str:
     """A signed token for development (``make token``) and tests."""
     claims = {
         "sub": user_id,

@@ -51,8 +51,9 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 def current_actor(request: Request, user: CurrentUser) -> Actor:
     client = request.client.host if request.client else None
-    return Actor(user=user, request_id=getattr(request.state, "request_id", None),
-                 client_addr=client)
+    return Actor(
+        user=user, request_id=getattr(request.state, "request_id", None), client_addr=client
+    )
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -99,10 +99,19 @@ class BodyLimitMiddleware:
         err = BodyTooLarge(f"Request bodies are limited to {self.max_bytes} bytes")
         PROBLEMS.labels(code=err.code).inc()
         body = {
-            "type": f"/problems/{err.code}", "title": err.title, "status": err.status,
-            "code": err.code, "detail": err.detail, "instance": scope.get("path"),
-            "request_id": scope.get("state", {}).get("request_id"), "limit": self.max_bytes,
+            "type": f"/problems/{err.code}",
+            "title": err.title,
+            "status": err.status,
+            "code": err.code,
+            "detail": err.detail,
+            "instance": scope.get("path"),
+            "request_id": scope.get("state", {}).get("request_id"),
+            "limit": self.max_bytes,
         }
-        response = JSONResponse(body, status_code=err.status, media_type="application/problem+json",
-                                headers={"Connection": "close"})
+        response = JSONResponse(
+            body,
+            status_code=err.status,
+            media_type="application/problem+json",
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)

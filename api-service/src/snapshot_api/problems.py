@@ -70,8 +70,13 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem(request, exc.status_code, code, detail or code.replace("_", " ").capitalize(),
-                   headers=getattr(exc, "headers", None))
+    return problem(
+        request,
+        exc.status_code,
+        code,
+        detail or code.replace("_", " ").capitalize(),
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
@@ -84,7 +89,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 500, "internal_error", "Internal server error")
 
 
-DATABASE_DOWN: tuple[type[BaseException], ...] = (
+DATABASE_DOWN: tuple[type[Exception], ...] = (
     ConnectionError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,

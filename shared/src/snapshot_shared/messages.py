@@ -82,7 +82,7 @@ class SnapshotPayload(WireModel):
 
 
 class RenderJob(WireModel):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     task_id: UUID
     snapshot_id: UUID
     content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -108,7 +108,7 @@ class EventError(WireModel):
 
 
 class StatusEvent(WireModel):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     task_id: UUID
     snapshot_id: UUID
     event: EventName
@@ -156,9 +156,7 @@ def _inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
     return data
 
 
-def decode_job(
-    body: bytes, encoding: str | None = None, max_bytes: int = 256 * 2**20
-) -> RenderJob:
+def decode_job(body: bytes, encoding: str | None = None, max_bytes: int = 256 * 2**20) -> RenderJob:
     try:
         return _JOB.validate_json(_inflate(body, encoding, max_bytes))
     except ValueError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -35,12 +34,12 @@ async def record(
     room_id: UUID | None = None,
     snapshot_id: UUID | None = None,
 ) -> None:
-    await conn.execute(INSERT, ctx.actor, action, room_id, snapshot_id, outcome, ctx.request_id,
-                       ctx.client_addr)
+    await conn.execute(
+        INSERT, ctx.actor, action, room_id, snapshot_id, outcome, ctx.request_id, ctx.client_addr
+    )
 
 
-async def page(conn: asyncpg.Connection | asyncpg.Pool, before: int | None, limit: int
-               ) -> list[asyncpg.Record]:
+async def page(
+    conn: asyncpg.Connection | asyncpg.Pool, before: int | None, limit: int
+) -> list[asyncpg.Record]:
     return list(await conn.fetch(PAGE, before, limit))
-
-

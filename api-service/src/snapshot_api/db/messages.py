@@ -41,8 +41,9 @@ async def insert_many(
     return sorted(rows, key=lambda r: r["seq"])
 
 
-async def page(conn: asyncpg.Connection, room_id: UUID, after: int, limit: int
-               ) -> list[asyncpg.Record]:
+async def page(
+    conn: asyncpg.Connection, room_id: UUID, after: int, limit: int
+) -> list[asyncpg.Record]:
     return list(await conn.fetch(PAGE, room_id, after, limit))
 
 

@@ -27,8 +27,9 @@ async def insert(
     content_encoding: str | None,
     request_id: str | None,
 ) -> int:
-    return int(await conn.fetchval(INSERT, task_id, routing_key, body, content_encoding,
-                                   request_id))
+    return int(
+        await conn.fetchval(INSERT, task_id, routing_key, body, content_encoding, request_id)
+    )
 
 
 async def claim(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

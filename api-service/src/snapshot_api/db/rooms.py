@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -32,7 +32,7 @@ WHERE room_id = $1 ORDER BY joined_at, user_id
 """
 LOCK_ROOM = "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE"
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def insert_room(conn: Conn, room_id: UUID, name: str, created_by: str) -> asyncpg.Record:
@@ -44,11 +44,13 @@ async def get_room(conn: Conn, room_id: UUID) -> asyncpg.Record | None:
 
 
 async def get_role(conn: Conn, room_id: UUID, user_id: str) -> str | None:
-    return await conn.fetchval(GET_ROLE, room_id, user_id)
+    role: str | None = await conn.fetchval(GET_ROLE, room_id, user_id)
+    return role
 
 
 async def display_name(conn: Conn, room_id: UUID, user_id: str) -> str | None:
-    return await conn.fetchval(GET_NAME, room_id, user_id)
+    name: str | None = await conn.fetchval(GET_NAME, room_id, user_id)
+    return name
 
 
 async def upsert_member(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 INSERT = """
 INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
@@ -51,7 +51,7 @@ MARK_RENDERING = "UPDATE snapshots SET status = 'rendering' WHERE id = $1 AND st
 
 
 async def insert(conn: asyncpg.Connection, **values: Any) -> dt.datetime:
-    return await conn.fetchval(
+    created: dt.datetime = await conn.fetchval(
         INSERT,
         values["id"],
         values["room_id"],
@@ -64,6 +64,7 @@ async def insert(conn: asyncpg.Connection, **values: Any) -> dt.datetime:
         values["idempotency_key"],
         values["request_hash"],
     )
+    return created
 
 
 async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:
@@ -82,7 +83,8 @@ async def list_page(
 
 
 async def soft_delete(conn: Conn, snapshot_id: UUID) -> bool:
-    return await conn.execute(SOFT_DELETE, snapshot_id) == "UPDATE 1"
+    status: str = await conn.execute(SOFT_DELETE, snapshot_id)
+    return status == "UPDATE 1"
 
 
 async def finish(conn: asyncpg.Connection, snapshot_id: UUID, status: str, **art: Any) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 INSERT = """
 INSERT INTO tasks (id, snapshot_id, deadline) VALUES ($1, $2, now() + make_interval(secs => $3))
@@ -21,7 +21,9 @@ SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
 FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
 WHERE t.id = $1 AND s.deleted_at IS NULL
 """
-LOCK = "SELECT id, snapshot_id, status, progress, phase, created_at FROM tasks WHERE id = $1 FOR UPDATE"
+LOCK = """
+SELECT id, snapshot_id, status, progress, phase, created_at FROM tasks WHERE id = $1 FOR UPDATE
+"""
 UPDATE = """
 UPDATE tasks SET status = $2, progress = $3, phase = $4, cache = COALESCE($5, cache),
        attempts = GREATEST(attempts, $6), renderer_id = COALESCE($7, renderer_id),
@@ -31,9 +33,13 @@ WHERE id = $1
 """
 
 
-async def insert(conn: asyncpg.Connection, task_id: UUID, snapshot_id: UUID,
-                 deadline_seconds: float) -> dt.datetime:
-    return await conn.fetchval(INSERT, task_id, snapshot_id, float(deadline_seconds))
+async def insert(
+    conn: asyncpg.Connection, task_id: UUID, snapshot_id: UUID, deadline_seconds: float
+) -> dt.datetime:
+    created: dt.datetime = await conn.fetchval(
+        INSERT, task_id, snapshot_id, float(deadline_seconds)
+    )
+    return created
 
 
 async def get_with_room(conn: Conn, task_id: UUID) -> asyncpg.Record | None:

@@ -34,8 +34,11 @@ class Broker:
     @property
     def is_up(self) -> bool:
         conn = self.connection
-        return conn is not None and not conn.is_closed and self.connected.is_set() and bool(
-            getattr(conn, "connected", asyncio.Event()).is_set()
+        return (
+            conn is not None
+            and not conn.is_closed
+            and self.connected.is_set()
+            and bool(getattr(conn, "connected", asyncio.Event()).is_set())
         )
 
     def start(self) -> None:
@@ -51,9 +54,7 @@ class Broker:
                 log.warning("RabbitMQ not reachable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.channel = await self.connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
+        self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         self.declared = await declare(self.channel, self.topology)
         for callback in self._on_ready:
             await callback(self.channel, self.declared)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -22,20 +22,29 @@ def _require_admin(user: CurrentUser) -> None:
 
 
 @router.get("/snapshots/metrics/summary")
-async def metrics_summary(user: CurrentUser, pool: PoolDep, request: Request,
-                          window: Annotated[int, Query(ge=60, le=30 * 86400)] = 3600) -> dict:
+async def metrics_summary(
+    user: CurrentUser,
+    pool: PoolDep,
+    request: Request,
+    window: Annotated[int, Query(ge=60, le=30 * 86400)] = 3600,
+) -> dict[str, Any]:
     _require_admin(user)
     return await summary(pool, request.app.state.broker, window)
 
 
 @router.get("/audit", response_model=AuditList)
-async def audit_trail(user: CurrentUser, pool: PoolDep,
-                      cursor: Annotated[str | None, Query(max_length=512)] = None,
-                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+async def audit_trail(
+    user: CurrentUser,
+    pool: PoolDep,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
     _require_admin(user)
     before = int(decode_cursor(cursor, 1)[0]) if cursor else None
     rows = await audit.page(pool, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [dict(r) for r in rows],
-            "next_cursor": encode_cursor(rows[-1]["id"]) if more and rows else None}
+    return {
+        "items": [dict(r) for r in rows],
+        "next_cursor": encode_cursor(rows[-1]["id"]) if more and rows else None,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,7 +14,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict:
+async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
@@ -21,8 +22,10 @@ async def healthz() -> dict:
 async def readyz(request: Request) -> JSONResponse:
     checks = {"database": await _database_ok(request), "broker": request.app.state.broker.is_up}
     ok = all(checks.values())
-    body = {"status": "ok" if ok else "unavailable",
-            "checks": {k: "up" if v else "down" for k, v in checks.items()}}
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": {k: "up" if v else "down" for k, v in checks.items()},
+    }
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

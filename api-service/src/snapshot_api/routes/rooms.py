@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from snapshot_api.deps import CurrentUser, PoolDep
-from snapshot_api.schemas import Member, MemberPut, Message, MessageList, MessagePost, Room, RoomCreate
+from snapshot_api.schemas import (
+    Member,
+    MemberPut,
+    Message,
+    MessageList,
+    MessagePost,
+    Room,
+    RoomCreate,
+)
 from snapshot_api.services import messages, rooms
 
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
@@ -16,34 +24,49 @@ UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s/]+$")
 
 
 @router.post("", status_code=201, response_model=Room)
-async def create_room(body: RoomCreate, user: CurrentUser, pool: PoolDep) -> dict:
+async def create_room(body: RoomCreate, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
     return await rooms.create_room(pool, user, body.name)
 
 
 @router.get("/{room_id}", response_model=Room)
-async def get_room(room_id: UUID, user: CurrentUser, pool: PoolDep) -> dict:
+async def get_room(room_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
     return await rooms.get_room(pool, user, room_id)
 
 
-@router.put("/{room_id}/members/{user_id}", response_model=Member,
-            responses={201: {"model": Member, "description": "Member added"}})
-async def put_member(room_id: UUID, user_id: UserId, body: MemberPut, user: CurrentUser,
-                     pool: PoolDep, response: Response) -> dict:
-    member, created = await rooms.put_member(pool, user, room_id, user_id, body.role,
-                                             body.display_name)
+@router.put(
+    "/{room_id}/members/{user_id}",
+    response_model=Member,
+    responses={201: {"model": Member, "description": "Member added"}},
+)
+async def put_member(
+    room_id: UUID,
+    user_id: UserId,
+    body: MemberPut,
+    user: CurrentUser,
+    pool: PoolDep,
+    response: Response,
+) -> dict[str, Any]:
+    member, created = await rooms.put_member(
+        pool, user, room_id, user_id, body.role, body.display_name
+    )
     response.status_code = 201 if created else 200
     return member
 
 
 @router.post("/{room_id}/messages", status_code=201, response_model=Message | list[Message])
-async def post_messages(room_id: UUID, body: Annotated[MessagePost, Body()], user: CurrentUser,
-                        pool: PoolDep) -> dict | list[dict]:
+async def post_messages(
+    room_id: UUID, body: Annotated[MessagePost, Body()], user: CurrentUser, pool: PoolDep
+) -> dict[str, Any] | list[dict[str, Any]]:
     created = await messages.post(pool, user, room_id, body)
     return created if hasattr(body, "messages") else created[0]
 
 
 @router.get("/{room_id}/messages", response_model=MessageList)
-async def list_messages(room_id: UUID, user: CurrentUser, pool: PoolDep,
-                        cursor: Annotated[str | None, Query(max_length=512)] = None,
-                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+async def list_messages(
+    room_id: UUID,
+    user: CurrentUser,
+    pool: PoolDep,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
     return await messages.page(pool, user, room_id, cursor, limit)

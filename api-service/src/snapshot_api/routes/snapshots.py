@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -20,30 +20,46 @@ IdempotencyKey = Annotated[
 
 
 @router.post("/rooms/{room_id}/snapshots", status_code=202, response_model=SnapshotAccepted)
-async def create_snapshot(room_id: UUID, actor: ActorDep, pool: PoolDep, relay: RelayDep,
-                          settings: SettingsDep, response: Response,
-                          body: Annotated[SnapshotRequest | None, Body()] = None,
-                          idempotency_key: IdempotencyKey = None) -> dict:
-    created = await snapshots.create(pool, settings, actor, room_id, body or SnapshotRequest(),
-                                     idempotency_key)
+async def create_snapshot(
+    room_id: UUID,
+    actor: ActorDep,
+    pool: PoolDep,
+    relay: RelayDep,
+    settings: SettingsDep,
+    response: Response,
+    body: Annotated[SnapshotRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    created = await snapshots.create(
+        pool, settings, actor, room_id, body or SnapshotRequest(), idempotency_key
+    )
     if not created.reused:
         relay.kick()
     SNAPSHOTS_CREATED.labels(reused=str(created.reused).lower()).inc()
     links = queries.links(created.snapshot_id, created.task_id)
     response.headers["Location"] = links["task"]
-    return {"snapshot_id": created.snapshot_id, "task_id": created.task_id,
-            "status": created.status, "content_hash": created.content_hash, "links": links}
+    return {
+        "snapshot_id": created.snapshot_id,
+        "task_id": created.task_id,
+        "status": created.status,
+        "content_hash": created.content_hash,
+        "links": links,
+    }
 
 
 @router.get("/rooms/{room_id}/snapshots", response_model=SnapshotList)
-async def list_snapshots(room_id: UUID, actor: ActorDep, pool: PoolDep,
-                         cursor: Annotated[str | None, Query(max_length=512)] = None,
-                         limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+async def list_snapshots(
+    room_id: UUID,
+    actor: ActorDep,
+    pool: PoolDep,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
     return await queries.list_page(pool, actor, room_id, cursor, limit)
 
 
 @router.get("/snapshots/{snapshot_id}", response_model=Snapshot)
-async def get_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> dict:
+async def get_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> dict[str, Any]:
     return await queries.get(pool, actor, snapshot_id)
 
 
@@ -53,17 +69,29 @@ async def delete_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> 
     return Response(status_code=204)
 
 
-@router.get("/snapshots/{snapshot_id}/download", response_class=FileResponse,
-            responses={200: {"content": {"application/pdf": {}}}, 304: {}, 206: {}})
-async def download(snapshot_id: UUID, actor: ActorDep, pool: PoolDep, settings: SettingsDep,
-                   request: Request) -> Response:
+@router.get(
+    "/snapshots/{snapshot_id}/download",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/pdf": {}}}, 304: {}, 206: {}},
+)
+async def download(
+    snapshot_id: UUID, actor: ActorDep, pool: PoolDep, settings: SettingsDep, request: Request
+) -> Response:
     found = await downloads.prepare(pool, settings.store_dir, actor, snapshot_id)
-    headers = {"ETag": found.etag, "Cache-Control": "private, max-age=0, must-revalidate",
-               "Content-Disposition": found.content_disposition}
+    headers = {
+        "ETag": found.etag,
+        "Cache-Control": "private, max-age=0, must-revalidate",
+        "Content-Disposition": found.content_disposition,
+    }
     if _matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
-    return FileResponse(found.path, media_type="application/pdf", headers=headers,
-                        content_disposition_type="attachment", filename=None)
+    return FileResponse(
+        found.path,
+        media_type="application/pdf",
+        headers=headers,
+        content_disposition_type="attachment",
+        filename=None,
+    )
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
@@ -14,7 +15,9 @@ router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
 
 @router.get("/{task_id}", response_model=Task)
-async def task_status(task_id: UUID, user: CurrentUser, pool: PoolDep, response: Response) -> dict:
+async def task_status(
+    task_id: UUID, user: CurrentUser, pool: PoolDep, response: Response
+) -> dict[str, Any]:
     task = await get_task(pool, user, task_id)
     if task["status"] not in TERMINAL:
         response.headers["Retry-After"] = "1"

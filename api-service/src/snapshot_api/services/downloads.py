@@ -38,9 +38,7 @@ def file_name(room_name: str, created: str) -> str:
     return f"{slug}-{created}.pdf"
 
 
-async def prepare(
-    pool: asyncpg.Pool, store_dir: Path, actor: Actor, snapshot_id: UUID
-) -> Download:
+async def prepare(pool: asyncpg.Pool, store_dir: Path, actor: Actor, snapshot_id: UUID) -> Download:
     row = await visible_snapshot(pool, actor, snapshot_id)
     if row["status"] != "completed" or not row["artifact_key"]:
         raise NotReady(
@@ -52,8 +50,9 @@ async def prepare(
         size = path.stat().st_size
     except FileNotFoundError as exc:
         raise ArtifactMissing("The PDF is not in the store; it will be rendered again") from exc
-    await audit.record(pool, actor.audit, "snapshot.download", "served", row["room_id"],
-                       snapshot_id)
+    await audit.record(
+        pool, actor.audit, "snapshot.download", "served", row["room_id"], snapshot_id
+    )
     return Download(
         path=path,
         etag=f'"{row["pdf_sha256"]}"',

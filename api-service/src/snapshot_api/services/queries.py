@@ -27,10 +27,14 @@ def links(snapshot_id: UUID, task_id: UUID | None) -> dict[str, str]:
 def snapshot_view(row: asyncpg.Record) -> dict[str, Any]:
     artifact = None
     if row["status"] == "completed" and row["pdf_sha256"]:
-        artifact = {"bytes": row["artifact_bytes"], "pages": row["artifact_pages"],
-                    "pdf_sha256": row["pdf_sha256"]}
-    error = {"code": row["error_code"], "message": row["error_message"]} \
-        if row["error_code"] else None
+        artifact = {
+            "bytes": row["artifact_bytes"],
+            "pages": row["artifact_pages"],
+            "pdf_sha256": row["pdf_sha256"],
+        }
+    error = (
+        {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None
+    )
     return {
         "id": row["id"],
         "room_id": row["room_id"],
@@ -84,7 +88,8 @@ async def list_page(
     return {
         "items": [snapshot_view(r) for r in rows],
         "next_cursor": encode_cursor(last["created_at"].isoformat(), str(last["id"]))
-        if more and last else None,
+        if more and last
+        else None,
     }
 
 
@@ -93,5 +98,6 @@ async def delete(pool: asyncpg.Pool, actor: Actor, snapshot_id: UUID) -> None:
     async with pool.acquire() as conn, conn.transaction():
         if not await snapshots.soft_delete(conn, snapshot_id):
             raise NotFound("Snapshot not found")
-        await audit.record(conn, actor.audit, "snapshot.delete", "deleted", row["room_id"],
-                           snapshot_id)
+        await audit.record(
+            conn, actor.audit, "snapshot.delete", "deleted", row["room_id"], snapshot_id
+        )

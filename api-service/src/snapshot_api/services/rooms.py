@@ -30,7 +30,11 @@ async def get_room(pool: asyncpg.Pool, user: User, room_id: UUID) -> dict[str, A
 
 
 async def put_member(
-    pool: asyncpg.Pool, user: User, room_id: UUID, user_id: str, role: str,
+    pool: asyncpg.Pool,
+    user: User,
+    room_id: UUID,
+    user_id: str,
+    role: str,
     display_name: str | None,
 ) -> tuple[dict[str, Any], bool]:
     """Add or change a member; returns the member and whether it was created."""

@@ -70,23 +70,41 @@ async def _create_in_tx(
                 raise IdempotencyMismatch(
                     "This Idempotency-Key was used with a different request body"
                 )
-            return Created(existing["id"], existing["task_id"], existing["content_hash"],
-                           existing["task_status"], reused=True)
+            return Created(
+                existing["id"],
+                existing["task_id"],
+                existing["content_hash"],
+                existing["task_status"],
+                reused=True,
+            )
     payload, count = await freeze(conn, room_id, request, settings.max_snapshot_messages)
     options = request.options.model_dump(mode="json")
     digest = content_hash(payload, options, DEFAULT_TEMPLATE)
     await payloads.store(conn, digest, canonical_json(payload))
     snapshot_id, task_id = uuid.uuid4(), uuid.uuid4()
     await snapshots.insert(
-        conn, id=snapshot_id, room_id=room_id, requested_by=actor.user.id,
-        scope=request.scope.model_dump(mode="json", by_alias=True), options=options,
-        template=DEFAULT_TEMPLATE, content_hash=digest, message_count=count,
-        idempotency_key=idempotency_key, request_hash=request_hash,
+        conn,
+        id=snapshot_id,
+        room_id=room_id,
+        requested_by=actor.user.id,
+        scope=request.scope.model_dump(mode="json", by_alias=True),
+        options=options,
+        template=DEFAULT_TEMPLATE,
+        content_hash=digest,
+        message_count=count,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
     )
     created_at = await tasks.insert(conn, task_id, snapshot_id, settings.task_deadline_seconds)
     job = RenderJob(
-        task_id=task_id, snapshot_id=snapshot_id, content_hash=digest, template=DEFAULT_TEMPLATE,
-        options=options, payload=payload, requested_at=created_at, request_id=actor.request_id,
+        task_id=task_id,
+        snapshot_id=snapshot_id,
+        content_hash=digest,
+        template=DEFAULT_TEMPLATE,
+        options=options,
+        payload=payload,
+        requested_at=created_at,
+        request_id=actor.request_id,
         deadline=created_at + dt.timedelta(seconds=settings.task_deadline_seconds),
     )
     body, encoding = encode(job, settings.gzip_threshold_bytes)
@@ -104,8 +122,11 @@ async def freeze(
         raise NotFound("Room not found")
     scope = request.scope
     payload: dict[str, Any] = {
-        "room": {"id": str(room["id"]), "name": room["name"],
-                 "created_at": iso_utc(room["created_at"])},
+        "room": {
+            "id": str(room["id"]),
+            "name": room["name"],
+            "created_at": iso_utc(room["created_at"]),
+        },
         "sections": [s for s in ("members", "messages") if s in scope.sections],
         "members": [],
         "messages": [],
@@ -113,8 +134,12 @@ async def freeze(
     }
     if "members" in scope.sections:
         payload["members"] = [
-            {"user_id": m["user_id"], "display_name": m["display_name"], "role": m["role"],
-             "joined_at": iso_utc(m["joined_at"])}
+            {
+                "user_id": m["user_id"],
+                "display_name": m["display_name"],
+                "role": m["role"],
+                "joined_at": iso_utc(m["joined_at"]),
+            }
             for m in await rooms.list_members(conn, room_id)
         ]
     count = 0
@@ -127,8 +152,14 @@ async def freeze(
                 limit=max_messages,
             )
         payload["messages"] = [
-            {"id": str(r["id"]), "author_id": r["author_id"], "author_name": r["author_name"],
-             "created_at": iso_utc(r["created_at"]), "body": r["body"], "kind": r["kind"]}
+            {
+                "id": str(r["id"]),
+                "author_id": r["author_id"],
+                "author_name": r["author_name"],
+                "created_at": iso_utc(r["created_at"]),
+                "body": r["body"],
+                "kind": r["kind"],
+            }
             for r in rows
         ]
         count = len(rows)

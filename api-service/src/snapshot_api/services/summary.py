@@ -32,14 +32,19 @@ async def summary(pool: asyncpg.Pool, broker: Broker, window_seconds: int) -> di
     hits = by_cache.get("memory", 0) + by_cache.get("disk", 0)
     return {
         "window_seconds": window_seconds,
-        "tasks_by_status": {s: by_status.get(s, 0)
-                            for s in ("queued", "rendering", "completed", "failed")},
+        "tasks_by_status": {
+            s: by_status.get(s, 0) for s in ("queued", "rendering", "completed", "failed")
+        },
         "cache": {
             "completed": total,
             "hit_ratio": hits / total if total else None,
-            "by_layer": {layer: {"count": by_cache.get(layer, 0),
-                                 "ratio": by_cache.get(layer, 0) / total if total else None}
-                         for layer in ("memory", "disk", "miss")},
+            "by_layer": {
+                layer: {
+                    "count": by_cache.get(layer, 0),
+                    "ratio": by_cache.get(layer, 0) / total if total else None,
+                }
+                for layer in ("memory", "disk", "miss")
+            },
         },
         "render_ms": {"p50": times["p50"], "p95": times["p95"], "renders": times["n"]},
         "outbox_backlog": backlog,
@@ -54,8 +59,10 @@ async def _queues(broker: Broker) -> dict[str, Any]:
     out: dict[str, Any] = {"broker": "up"}
     channel = await broker.connection.channel()
     try:
-        for label, name in (("jobs", broker.topology.jobs_queue),
-                            ("dead_lettered", broker.topology.dead_queue)):
+        for label, name in (
+            ("jobs", broker.topology.jobs_queue),
+            ("dead_lettered", broker.topology.dead_queue),
+        ):
             q = await channel.declare_queue(name, passive=True)
             result = q.declaration_result
             out[label] = {"messages": result.message_count, "consumers": result.consumer_count}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 from uuid import UUID
@@ -63,8 +62,10 @@ def _next_state(current: asyncpg.Record, event: StatusEvent) -> dict[str, Any] |
     status = _STATUS_OF_EVENT[event.event]
     if current["status"] in TERMINAL:
         return None
-    if status == "rendering" and current["status"] == "rendering" and (
-        event.progress <= current["progress"]
+    if (
+        status == "rendering"
+        and current["status"] == "rendering"
+        and (event.progress <= current["progress"])
     ):
         return None
     terminal = status in TERMINAL
@@ -98,14 +99,17 @@ async def apply_event(conn: asyncpg.Connection, event: StatusEvent) -> bool:
             await snapshots.mark_rendering(conn, event.snapshot_id)
         else:
             art = event.artifact.model_dump() if event.artifact else {}
-            await snapshots.finish(conn, event.snapshot_id, change["status"], **art,
-                                   error_code=change["error_code"],
-                                   error_message=change["error_message"])
+            await snapshots.finish(
+                conn,
+                event.snapshot_id,
+                change["status"],
+                **art,
+                error_code=change["error_code"],
+                error_message=change["error_message"],
+            )
     if change["status"] in TERMINAL:
         latency = (event.at - current["created_at"]).total_seconds()
         TASK_LATENCY.labels(outcome=change["status"], cache=event.cache or "none").observe(
             max(latency, 0.0)
         )
     return True
-
-
