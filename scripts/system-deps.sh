@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fontconfig poppler-utils \
+for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig poppler-utils \
            fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji; do
   have_pkg "$pkg" || need+=("$pkg")
 done

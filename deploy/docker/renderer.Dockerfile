@@ -11,7 +11,7 @@ RUN uv sync --frozen --no-dev --no-editable --package snapshot-renderer
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fontconfig curl \
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig curl \
       fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 --home /app snapshots
 COPY --from=build /src/.venv /app/.venv

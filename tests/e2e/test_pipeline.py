@@ -63,7 +63,7 @@ def test_room_to_pdf_with_cache_layers(stack):
     assert d.headers["etag"] and "quarterly-planning" in d.headers["content-disposition"]
     text, pages = pdf_text(d.content)
     assert "Quarterly Planning" in text
-    assert "Eddie Example" in text and "viewer" in text
+    assert "Eddie Example" in text and "Viewer" in text  # member table: name and role
     assert MESSAGES[0].strip() in text and MESSAGES[-1].strip() in text
     assert pages > 1
 

@@ -1,0 +1,1 @@
+"""Room Snapshots renderer: consumes render jobs, caches and renders PDFs with WeasyPrint."""

@@ -139,7 +139,8 @@ def encode(model: BaseModel, gzip_threshold: int | None = None) -> tuple[bytes, 
     return body, None
 
 
-def _inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+    """The body as plain bytes: gunzipped when ``encoding`` says so, never past ``max_bytes``."""
     if encoding in (None, "", "identity"):
         if len(body) > max_bytes:
             raise MessageDecodeError("message body too large")
@@ -158,7 +159,7 @@ def _inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
 
 def decode_job(body: bytes, encoding: str | None = None, max_bytes: int = 256 * 2**20) -> RenderJob:
     try:
-        return _JOB.validate_json(_inflate(body, encoding, max_bytes))
+        return _JOB.validate_json(inflate(body, encoding, max_bytes))
     except ValueError as exc:
         if isinstance(exc, MessageDecodeError):
             raise
@@ -167,7 +168,7 @@ def decode_job(body: bytes, encoding: str | None = None, max_bytes: int = 256 * 
 
 def decode_event(body: bytes, encoding: str | None = None) -> StatusEvent:
     try:
-        return _EVENT.validate_json(_inflate(body, encoding, 2**20))
+        return _EVENT.validate_json(inflate(body, encoding, 2**20))
     except ValueError as exc:
         if isinstance(exc, MessageDecodeError):
             raise

@@ -1,0 +1,1 @@
+"""The two cache layers: an in-process LRU and the shared disk store."""

@@ -1,0 +1,263 @@
+"""The content-addressed PDF store on the shared volume (DESIGN §6); the API reads it too.
+
+Layout (``snapshot_shared.store``): ``ab/cd/<key>.pdf`` with ``ab/cd/<key>.json`` beside it,
+the metadata ``{"pdf_sha256", "bytes", "pages", "created_at"}``.
+
+Write order: each file is written to a temp file in its shard directory, flushed, fsynced and
+renamed over its final name; the metadata first, the PDF last, then the directory is fsynced.
+So a reader that finds ``<key>.pdf`` always finds a complete ``<key>.json`` too (renders are
+deterministic, so a concurrent rewrite of the same key carries the same digest). Deletion runs
+the other way: the PDF first, then the metadata.
+
+Reads verify the PDF against ``pdf_sha256``; a mismatch or missing/invalid metadata deletes the
+entry and reports a miss (it gets re-rendered). The store is bounded in bytes: a running total
+(from one scan at start-up) triggers eviction of the least recently used entries (by mtime,
+refreshed on every read) down to ``low_water`` of the bound. All methods meant for the event
+loop are ``async`` and run the file I/O in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from snapshot_shared.store import meta_path, pdf_path
+
+from snapshot_renderer import metrics
+from snapshot_renderer.cache.memory import CachedPdf
+from snapshot_renderer.errors import StoreError
+
+log = logging.getLogger(__name__)
+ReadResult = Literal["hit", "miss", "corrupt"]
+STALE_TEMP_SECONDS = 3600
+FILE_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    mtime: float
+    size: int
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _unlink(path: Path) -> int:
+    """Delete ``path`` if present; return the bytes freed."""
+    size = _size(path)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return size
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a fsynced temp file in the same directory."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _is_leftover(path: Path) -> bool:
+    """A temp file of an interrupted write, or metadata whose PDF never arrived."""
+    if path.name.startswith("."):
+        return True
+    return path.suffix == ".json" and not path.with_suffix(".pdf").exists()
+
+
+def _valid_meta(raw: bytes, pdf: bytes) -> int | None:
+    """The page count if ``raw`` is metadata that matches ``pdf``, else ``None``."""
+    try:
+        meta = json.loads(raw)
+        pages, size, digest = meta["pages"], meta["bytes"], meta["pdf_sha256"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(pages, int) or size != len(pdf):
+        return None
+    return pages if digest == hashlib.sha256(pdf).hexdigest() else None
+
+
+class DiskStore:
+    """Verified, byte-bounded, atomically written PDF store shared by renderer replicas."""
+
+    def __init__(self, root: Path, max_bytes: int, low_water: float = 0.9) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.low_water = low_water
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._evicting = threading.Lock()
+
+    @property
+    def bytes_used(self) -> int:
+        """Bytes of PDFs and metadata in the store, as this replica last counted them."""
+        return self._bytes
+
+    def _add(self, delta: int) -> None:
+        with self._lock:
+            self._bytes = max(0, self._bytes + delta)
+            metrics.CACHE_BYTES.labels("disk").set(self._bytes)
+
+    # -- blocking implementations (run in a thread) -------------------------------------------
+
+    def _entries(self) -> list[_Entry]:
+        """Every complete entry with its mtime and size; removes stale temp files on the way."""
+        entries = []
+        now = time.time()
+        for path in self.root.glob("??/??/*"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if now - stat.st_mtime > STALE_TEMP_SECONDS and _is_leftover(path):
+                path.unlink(missing_ok=True)
+                continue
+            if path.suffix == ".pdf":
+                size = stat.st_size + _size(path.with_suffix(".json"))
+                entries.append(_Entry(path.stem, stat.st_mtime, size))
+        return entries
+
+    def scan(self) -> int:
+        """Count the bytes in the store (blocking); called once at start-up."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        total = sum(entry.size for entry in self._entries())
+        with self._lock:
+            self._bytes = total
+        metrics.CACHE_BYTES.labels("disk").set(total)
+        return total
+
+    def read_sync(self, key: str) -> tuple[ReadResult, CachedPdf | None]:
+        """Read and verify one entry (blocking)."""
+        pdf_file, meta_file = pdf_path(self.root, key), meta_path(self.root, key)
+        try:
+            pdf = pdf_file.read_bytes()
+        except FileNotFoundError:
+            return "miss", None
+        try:
+            pages = _valid_meta(meta_file.read_bytes(), pdf)
+        except FileNotFoundError:
+            pages = None
+        if pages is None:
+            log.warning("corrupt store entry dropped", extra={"key": key})
+            self._add(-self.delete_sync(key))
+            return "corrupt", None
+        try:
+            os.utime(pdf_file)
+        except OSError:
+            pass
+        return "hit", CachedPdf(pdf=pdf, pages=pages, pdf_sha256=hashlib.sha256(pdf).hexdigest())
+
+    def write_sync(self, key: str, entry: CachedPdf) -> None:
+        """Write one entry atomically, metadata first, PDF last (blocking)."""
+        pdf_file, meta_file = pdf_path(self.root, key), meta_path(self.root, key)
+        meta = {
+            "pdf_sha256": entry.pdf_sha256,
+            "bytes": len(entry.pdf),
+            "pages": entry.pages,
+            "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        raw_meta = json.dumps(meta, sort_keys=True).encode()
+        pdf_file.parent.mkdir(parents=True, exist_ok=True)
+        before = _size(pdf_file) + _size(meta_file)
+        atomic_write(meta_file, raw_meta)
+        atomic_write(pdf_file, entry.pdf)
+        _fsync_dir(pdf_file.parent)
+        self._add(len(raw_meta) + len(entry.pdf) - before)
+
+    def delete_sync(self, key: str) -> int:
+        """Remove one entry, PDF first (blocking); return the bytes freed."""
+        return _unlink(pdf_path(self.root, key)) + _unlink(meta_path(self.root, key))
+
+    def evict_sync(self, keep: str | None = None) -> int:
+        """Drop least recently used entries until under ``low_water`` of the bound (blocking)."""
+        if not self._evicting.acquire(blocking=False):
+            return 0
+        try:
+            entries = sorted(self._entries(), key=lambda e: e.mtime)
+            total = sum(entry.size for entry in entries)
+            target = int(self.max_bytes * self.low_water)
+            evicted = 0
+            for entry in entries:
+                if total <= target:
+                    break
+                if entry.key == keep:
+                    continue
+                total -= self.delete_sync(entry.key)
+                evicted += 1
+            with self._lock:
+                self._bytes = total
+            metrics.CACHE_BYTES.labels("disk").set(total)
+            metrics.CACHE_EVICTIONS.labels("disk").inc(evicted)
+            return evicted
+        finally:
+            self._evicting.release()
+
+    def exists_sync(self, key: str) -> bool:
+        """Whether both files of an entry are present (blocking)."""
+        return pdf_path(self.root, key).is_file() and meta_path(self.root, key).is_file()
+
+    # -- event-loop API ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the root and count its bytes, off the event loop."""
+        total = await asyncio.to_thread(self.scan)
+        log.info("disk store opened", extra={"root": str(self.root), "bytes": total})
+        if total > self.max_bytes:
+            await asyncio.to_thread(self.evict_sync)
+
+    async def read(self, key: str) -> CachedPdf | None:
+        """The verified entry for ``key``, or ``None`` (missing, or corrupt and now dropped)."""
+        try:
+            result, entry = await asyncio.to_thread(self.read_sync, key)
+        except OSError as exc:
+            raise StoreError(f"cannot read the PDF store: {exc}") from exc
+        metrics.CACHE_REQUESTS.labels("disk", result).inc()
+        return entry
+
+    async def write(self, key: str, entry: CachedPdf) -> None:
+        """Store ``entry`` durably, then evict if the store went over its bound."""
+        try:
+            await asyncio.to_thread(self.write_sync, key, entry)
+            if self._bytes > self.max_bytes:
+                await asyncio.to_thread(self.evict_sync, key)
+        except OSError as exc:
+            raise StoreError(f"cannot write the PDF store: {exc}") from exc
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` is in the store (not verified)."""
+        try:
+            return await asyncio.to_thread(self.exists_sync, key)
+        except OSError as exc:
+            raise StoreError(f"cannot read the PDF store: {exc}") from exc

@@ -1,0 +1,247 @@
+"""The render-job consumer: decode, verify, look up the caches, render, store, report, ack.
+
+Errors are translated to broker actions in exactly one place (``_settle``): a permanent
+``RendererError`` ends the task with a ``failed`` event and an ack; a retryable one hands the
+job back (``nack(requeue=True)``, bounded by the quorum queue's delivery limit); an undecodable
+body is rejected to the dead-letter exchange. A job is acked only after its terminal event was
+confirmed by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from uuid import UUID
+
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, PublishError
+from snapshot_shared.hashing import content_hash
+from snapshot_shared.logging import bound
+from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job, inflate
+
+from snapshot_renderer import metrics
+from snapshot_renderer.cache.disk import DiskStore
+from snapshot_renderer.cache.memory import CachedPdf, MemoryCache
+from snapshot_renderer.errors import BadJob, DeadlineExceeded, RendererError
+from snapshot_renderer.events import StatusPublisher, Target
+from snapshot_renderer.render.fingerprint import job_render_key
+from snapshot_renderer.render.pool import RenderPool
+from snapshot_renderer.render.worker import RenderResult
+
+log = logging.getLogger(__name__)
+
+
+def salvage_target(
+    body: bytes, encoding: str | None, max_bytes: int, reply_to: str
+) -> Target | None:
+    """Best effort: the task and snapshot ids of a body that failed to decode as a job."""
+    try:
+        data = json.loads(inflate(body, encoding, max_bytes))
+        return Target(UUID(str(data["task_id"])), UUID(str(data["snapshot_id"])), reply_to)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _past(deadline: dt.datetime | None) -> bool:
+    """Whether ``deadline`` (naive means UTC) lies in the past."""
+    if deadline is None:
+        return False
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=dt.UTC)
+    return deadline < dt.datetime.now(dt.UTC)
+
+
+class JobHandler:
+    """Handles deliveries from the jobs queue; one instance per renderer process."""
+
+    def __init__(
+        self,
+        *,
+        pool: RenderPool,
+        memory: MemoryCache,
+        disk: DiskStore,
+        publisher: StatusPublisher,
+        fingerprint: str,
+        default_reply_to: str,
+        max_job_bytes: int,
+    ) -> None:
+        self._pool = pool
+        self._memory = memory
+        self._disk = disk
+        self._publisher = publisher
+        self._fingerprint = fingerprint
+        self._default_reply_to = default_reply_to
+        self._max_job_bytes = max_job_bytes
+        self._inflight: dict[str, asyncio.Future[RenderResult]] = {}
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def active(self) -> int:
+        """Deliveries being handled right now."""
+        return self._active
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no delivery is being handled; ``False`` if ``timeout`` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        """The ``queue.consume`` callback."""
+        self._active += 1
+        self._idle.clear()
+        metrics.JOBS_IN_FLIGHT.inc()
+        try:
+            await self._handle(message)
+        except Exception:
+            log.exception("delivery left unsettled; the broker redelivers it")
+        finally:
+            self._active -= 1
+            metrics.JOBS_IN_FLIGHT.dec()
+            if self._active == 0:
+                self._idle.set()
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        reply_to = message.reply_to or self._default_reply_to
+        try:
+            job = await asyncio.to_thread(
+                decode_job, message.body, message.content_encoding, self._max_job_bytes
+            )
+        except MessageDecodeError as exc:
+            await self._reject_undecodable(message, reply_to, exc)
+            return
+        header_id = (message.headers or {}).get("x-request-id")
+        request_id = job.request_id or (str(header_id) if header_id else None)
+        target = Target(job.task_id, job.snapshot_id, reply_to, request_id)
+        with bound(task_id=str(job.task_id), request_id=request_id):
+            error: BaseException | None = None
+            try:
+                await self._process(job, target)
+            except Exception as exc:  # every outcome is settled below
+                error = exc
+            await self._settle(message, target, error)
+
+    async def _process(self, job: RenderJob, target: Target) -> None:
+        """Everything between decoding and the terminal ``completed`` event."""
+        actual = await asyncio.to_thread(content_hash, job.payload, job.options, job.template)
+        if actual != job.content_hash:
+            raise BadJob("content hash does not match the job's payload, options and template")
+        key = job_render_key(job.content_hash, self._fingerprint)
+        started = time.perf_counter()
+        await self._publisher.progress(target, 5, "started")
+        await self._publisher.progress(target, 10, "cache_lookup")
+        entry, cache = await self._lookup(key)
+        render_ms = (time.perf_counter() - started) * 1000
+        if entry is None:
+            if _past(job.deadline):
+                raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
+            await self._publisher.progress(target, 20, "rendering")
+            result = await self._render_once(key, job)
+            entry = CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
+            render_ms = result.seconds * 1000
+            await self._publisher.progress(target, 90, "storing")
+            await self._disk.write(key, entry)
+            self._memory.put(key, entry)
+        await self._publisher.completed(target, key, entry, cache, render_ms)
+        log.info("job completed", extra={"cache": cache, "key": key, "pages": entry.pages})
+
+    async def _lookup(self, key: str) -> tuple[CachedPdf | None, str]:
+        """Memory, then disk; a memory hit whose file vanished from disk is written back."""
+        entry = self._memory.get(key)
+        if entry is not None:
+            if not await self._disk.exists(key):
+                await self._disk.write(key, entry)
+            return entry, "memory"
+        entry = await self._disk.read(key)
+        if entry is not None:
+            self._memory.put(key, entry)
+            return entry, "disk"
+        return None, "miss"
+
+    async def _render_once(self, key: str, job: RenderJob) -> RenderResult:
+        """Render ``key`` in the pool; concurrent identical jobs share one render."""
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._render(job))
+            self._inflight[key] = future
+            future.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(future)
+
+    def _forget(self, key: str, done: asyncio.Future[RenderResult]) -> None:
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here so an orphaned failure is not logged as lost
+
+    async def _render(self, job: RenderJob) -> RenderResult:
+        result = await self._pool.render(job.payload, job.options, job.template)
+        metrics.RENDER_SECONDS.observe(result.seconds)
+        metrics.PDF_BYTES.observe(len(result.pdf))
+        metrics.PDF_PAGES.observe(result.pages)
+        return result
+
+    async def _settle(
+        self, message: AbstractIncomingMessage, target: Target, error: BaseException | None
+    ) -> None:
+        """Ack, fail, retry or dead-letter a delivery: the one place errors become actions."""
+        try:
+            if isinstance(error, PublishError):
+                await self._dead_letter(message, target)
+            elif error is None:
+                await message.ack()
+                metrics.JOB_OUTCOMES.labels("completed", "").inc()
+            elif isinstance(error, RendererError) and not error.retryable:
+                log.warning("job failed: %s", error.message, extra={"code": error.code})
+                await self._publisher.failed(target, error)
+                await message.ack()
+                metrics.JOB_OUTCOMES.labels("failed", error.code).inc()
+            else:
+                await self._retry(message, error)
+        except PublishError:
+            await self._dead_letter(message, target)
+        except AMQPError:
+            log.exception("could not report the job's outcome; handing it back")
+            await self._retry(message, None)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, target: Target) -> None:
+        """The status queue is gone: no event can be delivered, so dead-letter the job."""
+        log.error("status queue %r does not exist; dead-lettering the job", target.reply_to)
+        await message.reject(requeue=False)
+        metrics.JOB_OUTCOMES.labels("rejected", "unroutable").inc()
+
+    async def _retry(self, message: AbstractIncomingMessage, error: BaseException | None) -> None:
+        """Hand the job back to the queue (best effort: a dead channel requeues it anyway)."""
+        code = error.code if isinstance(error, RendererError) else "internal"
+        if error is not None and not isinstance(error, RendererError | AMQPError):
+            log.error("unexpected error; job handed back", exc_info=error)
+        elif error is not None:
+            log.warning("transient error, job handed back: %s", error)
+        try:
+            await message.nack(requeue=True)
+        except AMQPError:
+            log.warning("could not nack; the broker requeues the job when the channel closes")
+        metrics.JOB_OUTCOMES.labels("retried", code).inc()
+
+    async def _reject_undecodable(
+        self, message: AbstractIncomingMessage, reply_to: str, exc: MessageDecodeError
+    ) -> None:
+        """Report ``bad_job`` if the ids are readable, then dead-letter the delivery."""
+        log.warning("undecodable job dead-lettered: %s", str(exc)[:300])
+        target = salvage_target(
+            message.body, message.content_encoding, self._max_job_bytes, reply_to
+        )
+        if target is not None:
+            try:
+                await self._publisher.failed(target, BadJob(f"undecodable job: {str(exc)[:300]}"))
+            except AMQPError:
+                log.exception("could not report the undecodable job")
+        await message.reject(requeue=False)
+        metrics.JOB_OUTCOMES.labels("rejected", "bad_job").inc()

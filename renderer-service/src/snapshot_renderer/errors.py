@@ -1,0 +1,61 @@
+"""The renderer's error tree: each error knows its stable ``code`` and whether a retry can help.
+
+The consumer translates these in one place: ``retryable`` errors are handed back to the queue
+(the quorum queue's delivery limit bounds the retries), the others end the task as ``failed``.
+Instances cross the worker-process boundary, so they carry nothing but a message string.
+"""
+
+from __future__ import annotations
+
+
+class RendererError(Exception):
+    """Base of every error the renderer reports."""
+
+    code = "renderer_error"
+    retryable = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        """The human-readable message, without the class name."""
+        return str(self.args[0]) if self.args else self.code
+
+
+class BadJob(RendererError):
+    """The job is undecodable, invalid, or its content hash does not match its content."""
+
+    code = "bad_job"
+
+
+class RenderFailed(RendererError):
+    """The template or the PDF engine failed on this content."""
+
+    code = "render_error"
+
+
+class RenderTimeout(RendererError):
+    """The render exceeded its wall-clock budget."""
+
+    code = "render_timeout"
+
+
+class DeadlineExceeded(RendererError):
+    """The job's deadline passed before it could be rendered."""
+
+    code = "deadline_exceeded"
+
+
+class WorkerCrashed(RendererError):
+    """A worker process died during the render; another attempt may succeed."""
+
+    code = "worker_crashed"
+    retryable = True
+
+
+class StoreError(RendererError):
+    """The PDF could not be written to or read from the disk store."""
+
+    code = "store_error"
+    retryable = True

@@ -1,0 +1,96 @@
+"""Status events to the job's ``reply_to`` queue: persistent, mandatory, broker-confirmed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import aio_pika
+from aio_pika.abc import AbstractChannel
+from snapshot_shared.messages import Artifact, EventError, EventName, StatusEvent, encode
+
+from snapshot_renderer.cache.memory import CachedPdf
+from snapshot_renderer.errors import RendererError
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and for whom a job's events go."""
+
+    task_id: UUID
+    snapshot_id: UUID
+    reply_to: str
+    request_id: str | None = None
+
+
+class StatusPublisher:
+    """Publishes ``StatusEvent``s on a channel opened with publisher confirms and return raises.
+
+    ``publish`` returns only once the broker confirmed the event; an unroutable event raises
+    ``aio_pika.exceptions.PublishError`` and a broker nack ``DeliveryError``.
+    """
+
+    def __init__(self, channel: AbstractChannel, renderer_id: str) -> None:
+        self._channel = channel
+        self._renderer_id = renderer_id
+
+    async def publish(self, target: Target, event: EventName, **fields: Any) -> None:
+        """Send one event for ``target`` and wait for the broker's confirm."""
+        status = StatusEvent(
+            task_id=target.task_id,
+            snapshot_id=target.snapshot_id,
+            event=event,
+            renderer_id=self._renderer_id,
+            at=dt.datetime.now(dt.UTC),
+            **fields,
+        )
+        body, encoding = encode(status)
+        headers: dict[str, Any] = {}
+        if target.request_id:
+            headers["x-request-id"] = target.request_id
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            content_encoding=encoding,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            correlation_id=str(target.task_id),
+            type=f"render.status.{event}",
+            headers=headers,
+        )
+        await self._channel.default_exchange.publish(
+            message, routing_key=target.reply_to, mandatory=True
+        )
+
+    async def progress(self, target: Target, progress: int, phase: str) -> None:
+        """A ``progress`` event (``started`` when ``phase`` is ``"started"``)."""
+        event: EventName = "started" if phase == "started" else "progress"
+        await self.publish(target, event, progress=progress, phase=phase)
+
+    async def completed(
+        self, target: Target, key: str, entry: CachedPdf, cache: str, render_ms: float
+    ) -> None:
+        """The terminal success event with the artifact's coordinates."""
+        artifact = Artifact(
+            key=key, bytes=len(entry.pdf), pages=entry.pages, pdf_sha256=entry.pdf_sha256
+        )
+        await self.publish(
+            target,
+            "completed",
+            progress=100,
+            phase="completed",
+            cache=cache,
+            artifact=artifact,
+            render_ms=round(render_ms, 3),
+        )
+
+    async def failed(self, target: Target, error: RendererError) -> None:
+        """The terminal failure event carrying the error's stable code."""
+        await self.publish(
+            target,
+            "failed",
+            progress=100,
+            phase="failed",
+            error=EventError(code=error.code, message=error.message, retryable=error.retryable),
+        )

@@ -1,0 +1,66 @@
+"""Prometheus metrics of the renderer: base units, ``snapshot_renderer_`` prefix, few labels.
+
+Metric objects are definitions, not clients: they live in the default registry of the process
+that serves ``/metrics`` (the event-loop process). Worker processes only return numbers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RENDER_SECONDS = Histogram(
+    "snapshot_renderer_render_duration_seconds",
+    "Wall-clock time of one PDF render in a worker process (cache misses only).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
+)
+CACHE_REQUESTS = Counter(
+    "snapshot_renderer_cache_requests_total",
+    "Cache look-ups by layer (memory, disk) and result (hit, miss, corrupt).",
+    ["layer", "result"],
+)
+CACHE_BYTES = Gauge(
+    "snapshot_renderer_cache_bytes",
+    "Bytes held by each cache layer (disk: as seen by this replica).",
+    ["layer"],
+)
+CACHE_ENTRIES = Gauge(
+    "snapshot_renderer_cache_entries",
+    "Entries held by each cache layer.",
+    ["layer"],
+)
+CACHE_EVICTIONS = Counter(
+    "snapshot_renderer_cache_evictions_total",
+    "Entries evicted to stay within the byte bound, by layer.",
+    ["layer"],
+)
+JOBS_IN_FLIGHT = Gauge(
+    "snapshot_renderer_jobs_in_flight",
+    "Render jobs received and not yet acknowledged.",
+)
+JOB_OUTCOMES = Counter(
+    "snapshot_renderer_job_outcomes_total",
+    "Finished job deliveries by outcome (completed, failed, retried, rejected) and error code.",
+    ["outcome", "code"],
+)
+PDF_BYTES = Histogram(
+    "snapshot_renderer_pdf_bytes",
+    "Size of rendered PDFs.",
+    buckets=(10e3, 30e3, 100e3, 300e3, 1e6, 3e6, 10e6, 30e6, 100e6),
+)
+PDF_PAGES = Histogram(
+    "snapshot_renderer_pdf_pages",
+    "Page count of rendered PDFs.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+FETCHES_REFUSED = Counter(
+    "snapshot_renderer_fetches_refused_total",
+    "URLs the WeasyPrint fetcher refused (anything but the bundled assets).",
+)
+WORKER_STARTS = Counter(
+    "snapshot_renderer_worker_starts_total",
+    "Worker processes seen for the first time (initial start and every recycle).",
+)
+POOL_RESTARTS = Counter(
+    "snapshot_renderer_pool_restarts_total",
+    "Times the worker pool was rebuilt after a worker died.",
+)

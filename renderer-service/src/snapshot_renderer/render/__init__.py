@@ -1,0 +1,1 @@
+"""Rendering: Jinja2 templates, the confined URL fetcher, the worker pool."""

@@ -1,0 +1,132 @@
+"""The renderer process wired together: pool, caches, AMQP, consumer and the ops server.
+
+``main`` runs one ``RendererService``; integration tests run it in-process the same way.
+Everything is opened in ``start`` and closed in ``stop``; nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from snapshot_shared.topology import declare
+
+from snapshot_renderer.cache.disk import DiskStore
+from snapshot_renderer.cache.memory import MemoryCache
+from snapshot_renderer.consumer import JobHandler
+from snapshot_renderer.events import StatusPublisher
+from snapshot_renderer.http import OpsServer
+from snapshot_renderer.render.fingerprint import compute_fingerprint
+from snapshot_renderer.render.pool import RenderPool
+from snapshot_renderer.settings import Settings
+
+log = logging.getLogger(__name__)
+HEALTH_TIMEOUT = 3.0
+
+
+class RendererService:
+    """One renderer replica: consumes render jobs until ``stop``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.fingerprint = ""
+        self.memory = MemoryCache(settings.memory_cache_bytes)
+        self.disk = DiskStore(settings.store_dir, settings.disk_cache_bytes)
+        self.ops = OpsServer(settings.metrics_host, settings.metrics_port, self.health)
+        self.pool: RenderPool | None = None
+        self.connection: AbstractRobustConnection | None = None
+        self.handler: JobHandler | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+
+    async def start(self) -> None:
+        """Open everything, warm the workers up, then start consuming."""
+        s = self.settings
+        await self.ops.start()
+        self.connection = await aio_pika.connect_robust(  # first, so a wrong URL fails fast
+            str(s.amqp_url), client_properties={"connection_name": f"renderer {s.renderer_id}"}
+        )
+        self.fingerprint = await asyncio.to_thread(compute_fingerprint)
+        self.pool = RenderPool(
+            s.concurrency, s.worker_max_jobs, s.render_timeout_seconds, s.log_level, s.log_format
+        )
+        await self.pool.warm_up()
+        await self.disk.open()
+        publish_channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        consume_channel = await self.connection.channel()
+        await consume_channel.set_qos(prefetch_count=s.effective_prefetch)
+        declared = await declare(consume_channel, s.topology)
+        self.handler = JobHandler(
+            pool=self.pool,
+            memory=self.memory,
+            disk=self.disk,
+            publisher=StatusPublisher(publish_channel, s.renderer_id),
+            fingerprint=self.fingerprint,
+            default_reply_to=s.topology.status_queue,
+            max_job_bytes=s.max_job_bytes,
+        )
+        self._queue = declared.jobs
+        self._consumer_tag = await declared.jobs.consume(self.handler, no_ack=False)
+        log.info(
+            "renderer consuming %s",
+            s.topology.jobs_queue,
+            extra={"fingerprint": self.fingerprint[:12], "concurrency": s.concurrency},
+        )
+
+    async def stop(self) -> None:
+        """Stop consuming, let in-flight jobs finish (bounded), then close everything."""
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
+        finished = True
+        if self.handler is not None and self.handler.active:
+            log.info("waiting for %d in-flight job(s)", self.handler.active)
+            finished = await self.handler.wait_idle(self.settings.shutdown_grace_seconds)
+            if not finished:
+                log.warning("grace period over; unfinished jobs go back to the queue")
+        await self.ops.close()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+            self.connection = None
+        if self.pool is not None:
+            await self.pool.close(wait=finished)
+            self.pool = None
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when the worker pool answers and the AMQP connection is up."""
+        connection = self.connection
+        amqp_ok = bool(connection and not connection.is_closed and connection.connected.is_set())
+        pool_ok = self.pool is not None and await self.pool.check(HEALTH_TIMEOUT)
+        details = {
+            "renderer_id": self.settings.renderer_id,
+            "amqp": "ok" if amqp_ok else "down",
+            "pool": "ok" if pool_ok else "down",
+            "jobs_in_flight": self.handler.active if self.handler else 0,
+            "fingerprint": self.fingerprint,
+        }
+        return amqp_ok and pool_ok, details
+
+    async def __aenter__(self) -> RendererService:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

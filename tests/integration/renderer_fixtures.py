@@ -1,0 +1,172 @@
+"""Helpers for renderer tests against the real RabbitMQ: jobs, publishing, waiting on queues.
+
+Nothing here sleeps: every wait is a queue read with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from snapshot_shared.hashing import content_hash, iso_utc
+from snapshot_shared.messages import RenderJob, RenderOptions, StatusEvent, decode_event, encode
+from snapshot_shared.topology import JOBS_ROUTING_KEY
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+TERMINAL = ("completed", "failed")
+
+
+def make_payload(n_messages: int = 5, seed: int = 1, name: str = "Design review") -> dict[str, Any]:
+    """A room payload shaped like the API's: canonical timestamps, members and messages."""
+    base = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
+    members = [
+        {
+            "user_id": f"user-{i}",
+            "display_name": f"Person {i}",
+            "role": ("owner", "editor", "viewer")[i % 3],
+            "joined_at": iso_utc(base),
+        }
+        for i in range(3)
+    ]
+    messages = [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{seed}-{i}")),
+            "author_id": f"user-{i % 3}",
+            "author_name": f"Person {i % 3}",
+            "created_at": iso_utc(base + dt.timedelta(minutes=17 * i)),
+            "body": f"Message number {i} of room {seed}.",
+            "kind": ("message", "note", "decision")[i % 3],
+        }
+        for i in range(n_messages)
+    ]
+    return {
+        "room": {"id": str(uuid.UUID(int=seed)), "name": name, "created_at": iso_utc(base)},
+        "sections": ["members", "messages"],
+        "members": members,
+        "messages": messages,
+        "as_of": messages[-1]["created_at"] if messages else None,
+    }
+
+
+def make_job(
+    payload: dict[str, Any],
+    options: dict[str, Any] | None = None,
+    template: str = "snapshot",
+    **fields: Any,
+) -> RenderJob:
+    """A RenderJob whose content hash matches its content (unless ``content_hash`` is given)."""
+    options = options if options is not None else RenderOptions().model_dump(mode="json")
+    values: dict[str, Any] = {
+        "task_id": uuid.uuid4(),
+        "snapshot_id": uuid.uuid4(),
+        "content_hash": content_hash(payload, options, template),
+        "template": template,
+        "options": options,
+        "payload": payload,
+        "requested_at": dt.datetime.now(dt.UTC),
+        "request_id": f"req-{uuid.uuid4().hex[:8]}",
+        **fields,
+    }
+    return RenderJob(**values)
+
+
+async def publish_body(
+    exchange: AbstractExchange,
+    body: bytes,
+    reply_to: str,
+    *,
+    encoding: str | None = None,
+    correlation_id: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Publish raw job bytes the way the API does (persistent, mandatory, confirmed)."""
+    message = aio_pika.Message(
+        body,
+        content_type="application/json",
+        content_encoding=encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        reply_to=reply_to,
+        correlation_id=correlation_id,
+        headers={"x-request-id": request_id} if request_id else {},
+    )
+    await exchange.publish(message, routing_key=JOBS_ROUTING_KEY, mandatory=True)
+
+
+async def publish_job(
+    exchange: AbstractExchange, job: RenderJob, reply_to: str, *, gzip: bool = False
+) -> None:
+    """Publish a RenderJob, gzip-compressed when asked."""
+    body, encoding = encode(job, gzip_threshold=0 if gzip else None)
+    await publish_body(
+        exchange,
+        body,
+        reply_to,
+        encoding=encoding,
+        correlation_id=str(job.task_id),
+        request_id=job.request_id,
+    )
+
+
+@dataclass
+class Received:
+    """One status event with the AMQP properties it arrived with."""
+
+    event: StatusEvent
+    correlation_id: str | None
+    headers: dict[str, Any]
+
+
+@dataclass
+class QueueReader:
+    """Consumes a queue into an asyncio.Queue so tests can await messages with a timeout."""
+
+    queue: AbstractQueue
+    inbox: asyncio.Queue[AbstractIncomingMessage] = field(default_factory=asyncio.Queue)
+
+    async def start(self) -> QueueReader:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await message.ack()
+            await self.inbox.put(message)
+
+        await self.queue.consume(on_message)
+        return self
+
+    async def next(self, timeout: float = 60) -> AbstractIncomingMessage:
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+
+@dataclass
+class EventCollector:
+    """Status events grouped by task id, read from the status queue."""
+
+    reader: QueueReader
+    pending: dict[str, list[Received]] = field(default_factory=dict)
+
+    async def _pull(self, timeout: float) -> None:
+        message = await self.reader.next(timeout)
+        event = decode_event(message.body, message.content_encoding)
+        received = Received(event, message.correlation_id, dict(message.headers or {}))
+        self.pending.setdefault(str(event.task_id), []).append(received)
+
+    async def until_phase(self, task_id: uuid.UUID, phase: str, timeout: float = 60) -> None:
+        """Wait until ``task_id`` has reported ``phase`` (its events stay pending)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        key = str(task_id)
+        while not any(r.event.phase == phase for r in self.pending.get(key, [])):
+            await self._pull(max(0.0, deadline - asyncio.get_running_loop().time()))
+
+    async def until_terminal(self, task_id: uuid.UUID, timeout: float = 120) -> list[Received]:
+        """All events of ``task_id`` up to and including its completed/failed event."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        key = str(task_id)
+        while not any(r.event.event in TERMINAL for r in self.pending.get(key, [])):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no terminal event for {task_id}: {self.pending.get(key)}")
+            await self._pull(remaining)
+        return self.pending.pop(key)
