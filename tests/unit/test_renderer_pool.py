@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from prometheus_client import REGISTRY
-from snapshot_renderer.errors import WorkerCrashed
+from snapshot_renderer.errors import RenderOutOfMemory, RenderTimeout, TooManyPages, WorkerCrashed
 from snapshot_renderer.render.pool import RenderPool
 
 OPTIONS = {"page_size": "A4", "timezone": "UTC", "title": None, "locale": "en"}
@@ -58,5 +58,55 @@ async def test_killed_worker_gives_retryable_error_and_a_fresh_pool() -> None:
         result = await pool.render(payload(2), OPTIONS, "snapshot")
         assert result.pdf.startswith(b"%PDF-") and result.pages == 1
         assert await pool.check(fresh_for=0)
+    finally:
+        await pool.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
+        return f.read().split()[2] != "Z"
+
+
+async def test_render_over_time_budget_kills_its_worker_and_others_go_on() -> None:
+    pool = RenderPool(concurrency=1, max_jobs_per_worker=100, timeout_seconds=0.5)
+    try:
+        first = await pool.render(payload(1), OPTIONS, "snapshot")
+        with pytest.raises(RenderTimeout) as caught:
+            await pool.render(payload(400), OPTIONS, "snapshot")
+        assert caught.value.code == "render_timeout" and not caught.value.retryable
+        assert not alive(first.pid)
+        after = await pool.render(payload(1), OPTIONS, "snapshot")
+        assert after.pid != first.pid and after.pdf.startswith(b"%PDF-")
+    finally:
+        await pool.close()
+
+
+async def test_render_over_memory_budget_fails_with_render_oom() -> None:
+    pool = RenderPool(
+        concurrency=1, max_jobs_per_worker=100, timeout_seconds=120, memory_limit_bytes=100 * 2**20
+    )
+    try:
+        first = await pool.render(payload(1), OPTIONS, "snapshot")
+        with pytest.raises(RenderOutOfMemory) as caught:
+            await pool.render(payload(400), OPTIONS, "snapshot")
+        assert caught.value.code == "render_oom" and not caught.value.retryable
+        assert not alive(first.pid)
+        after = await pool.render(payload(1), OPTIONS, "snapshot")
+        assert after.pid != first.pid and after.pages == 1
+    finally:
+        await pool.close()
+
+
+async def test_page_limit_fails_with_too_many_pages() -> None:
+    pool = RenderPool(concurrency=1, max_jobs_per_worker=100, timeout_seconds=120, max_pages=2)
+    try:
+        with pytest.raises(TooManyPages) as caught:
+            await pool.render(payload(60), OPTIONS, "snapshot")
+        assert caught.value.code == "too_many_pages" and "limit is 2" in caught.value.message
+        assert (await pool.render(payload(1), OPTIONS, "snapshot")).pages == 1
     finally:
         await pool.close()

@@ -59,3 +59,30 @@ class StoreError(RendererError):
 
     code = "store_error"
     retryable = True
+
+
+class RenderOutOfMemory(RendererError):
+    """The render's worker process went over its memory budget and was stopped."""
+
+    code = "render_oom"
+
+
+class TooManyPages(RendererError):
+    """The PDF would exceed the page limit per snapshot."""
+
+    code = "too_many_pages"
+
+
+def from_code(code: str, message: str) -> RendererError:
+    """Rebuild an error sent across the worker-process boundary as (code, message)."""
+    for cls in _all(RendererError):
+        if cls.code == code:
+            return cls(message)
+    return RenderFailed(message)
+
+
+def _all(cls: type[RendererError]) -> list[type[RendererError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _all(sub)
+    return found

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from snapshot_renderer.metrics import render_latest
 
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
@@ -77,7 +77,8 @@ class OpsServer:
         if method not in ("GET", "HEAD"):
             return HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"use GET\n"
         if path == "/metrics":
-            return HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
+            body, content_type = render_latest()
+            return HTTPStatus.OK, content_type, body
         healthy, details = await self._health()
         status = HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE
         body = json.dumps({"status": "ok" if healthy else "unavailable", **details}).encode()

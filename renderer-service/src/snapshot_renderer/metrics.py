@@ -2,11 +2,32 @@
 
 Metric objects are definitions, not clients: they live in the default registry of the process
 that serves ``/metrics`` (the event-loop process). Worker processes only return numbers.
+
+The renderer never uses the client's multiprocess mode: if ``PROMETHEUS_MULTIPROC_DIR`` is set
+in an environment shared with the API, it is dropped before ``prometheus_client`` is imported
+(the client reads it at import time); otherwise this process would write its values into the
+API's directory and they would show up, labelled by pid, in the API's ``/metrics``. This module
+is the only one of the renderer that imports ``prometheus_client``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+for _variable in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+    os.environ.pop(_variable, None)
+
+from prometheus_client import (  # noqa: E402 - after the environment is cleaned, on purpose
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # no ``*_created`` series: they double the series count for nothing
 
 RENDER_SECONDS = Histogram(
     "snapshot_renderer_render_duration_seconds",
@@ -60,7 +81,30 @@ WORKER_STARTS = Counter(
     "snapshot_renderer_worker_starts_total",
     "Worker processes seen for the first time (initial start and every recycle).",
 )
+WORKER_RECYCLES = Counter(
+    "snapshot_renderer_worker_recycles_total",
+    "Worker processes retired after worker_max_jobs renders and replaced by a fresh one.",
+)
 POOL_RESTARTS = Counter(
     "snapshot_renderer_pool_restarts_total",
-    "Times the worker pool was rebuilt after a worker died.",
+    "Worker processes replaced after they died (crash, timeout or memory kill).",
 )
+
+
+def _initialise_series() -> None:
+    """Create the known label sets at 0, so rates and ratios work before the first job."""
+    for layer in ("memory", "disk"):
+        CACHE_BYTES.labels(layer)
+        CACHE_ENTRIES.labels(layer)
+        CACHE_EVICTIONS.labels(layer)
+        for result in ("hit", "miss"):
+            CACHE_REQUESTS.labels(layer, result)
+    JOB_OUTCOMES.labels("completed", "")
+
+
+_initialise_series()
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The text exposition of this process's metrics and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -53,7 +53,13 @@ class RendererService:
         )
         self.fingerprint = await asyncio.to_thread(compute_fingerprint)
         self.pool = RenderPool(
-            s.concurrency, s.worker_max_jobs, s.render_timeout_seconds, s.log_level, s.log_format
+            s.concurrency,
+            s.worker_max_jobs,
+            s.render_timeout_seconds,
+            s.log_level,
+            s.log_format,
+            memory_limit_bytes=s.render_memory_bytes,
+            max_pages=s.max_pages,
         )
         await self.pool.warm_up()
         await self.disk.open()

@@ -38,6 +38,8 @@ class Settings(CommonSettings, BaseSettings):
     disk_cache_bytes: Annotated[int, Field(ge=0)] = 10 * GIB
     worker_max_jobs: Annotated[int, Field(ge=1)] = 100
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    render_memory_bytes: Annotated[int, Field(ge=0)] = 1 * GIB
+    max_pages: Annotated[int, Field(ge=1)] = 2000
     max_job_bytes: Annotated[int, Field(ge=1024)] = 64 * MIB
     renderer_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         default_factory=_renderer_id

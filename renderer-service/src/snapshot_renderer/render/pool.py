@@ -1,32 +1,39 @@
 """The render worker pool: WeasyPrint runs in spawned processes, never on the event loop.
 
-A semaphore admits at most ``concurrency`` renders into the executor, so a job's time budget
-counts from when a worker is free for it, not from when it joined the executor's queue. A slot
-is released when the worker really finishes, so a render that outlived its budget keeps its slot
-until it ends: the worker is not killed on timeout, and ``check`` reports the pool unhealthy
-once a render has overstayed its budget (so an orchestrator can restart the replica).
+Each job takes an idle worker, so its time budget counts from when a worker is free for it.
+The pool enforces both budgets per job: past ``timeout_seconds`` the worker running it is
+killed (``render_timeout``); a watchdog kills a worker whose resident memory passes
+``memory_limit_bytes`` (``render_oom``). A worker that dies otherwise gives a retryable
+``worker_crashed``. Every lost or recycled worker is replaced, so other jobs go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import multiprocessing
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from snapshot_renderer import metrics
-from snapshot_renderer.errors import RenderTimeout, WorkerCrashed
-from snapshot_renderer.render import worker
+from snapshot_renderer.errors import (
+    RendererError,
+    RenderOutOfMemory,
+    RenderTimeout,
+    WorkerCrashed,
+    from_code,
+)
+from snapshot_renderer.render.process import WorkerConfig, WorkerProcess
 from snapshot_renderer.render.worker import RenderResult
 
 log = logging.getLogger(__name__)
+WATCH_SECONDS = 0.1
+START_TIMEOUT = 120.0
 
 
 class RenderPool:
-    """A ``ProcessPoolExecutor`` of recycled workers with an async face."""
+    """``concurrency`` worker processes with an async face."""
 
     def __init__(
         self,
@@ -35,111 +42,159 @@ class RenderPool:
         timeout_seconds: float,
         log_level: str = "WARNING",
         log_format: str = "console",
+        memory_limit_bytes: int = 0,
+        max_pages: int = 2000,
+        warm_up_workers: bool = True,
     ) -> None:
         self.concurrency = concurrency
         self._max_jobs = max_jobs_per_worker
         self._timeout = timeout_seconds
-        self._initargs = (log_level, log_format)
-        self._slots = asyncio.Semaphore(concurrency)
-        self._running: dict[Future[Any], float] = {}
-        self._pids: set[int] = set()
+        self._memory_limit = memory_limit_bytes
+        self._config = WorkerConfig(log_level, log_format, max_pages, warm_up_workers)
+        self._threads = ThreadPoolExecutor(concurrency + 2, thread_name_prefix="render-io")
+        self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
+        self._busy: set[WorkerProcess] = set()
+        self._starting: set[asyncio.Future[Any]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closed = False
         self._last_ok = 0.0
-        self._executor = self._new_executor()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.concurrency,
-            mp_context=multiprocessing.get_context("spawn"),
-            max_tasks_per_child=self._max_jobs,
-            initializer=worker.init_worker,
-            initargs=self._initargs,
-        )
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
-    async def _submit(self, timeout: float, fn: Any, *args: Any) -> Any:
-        """Run ``fn(*args)`` in a worker once a slot is free; raise on timeout or a dead pool."""
-        await self._slots.acquire()
-        executor = self._executor
+    def _spawn(self) -> None:
+        """Start a worker in the background; it joins the idle queue once initialized."""
+        task = asyncio.create_task(self._start_one())
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start_one(self) -> None:
+        proc = WorkerProcess.spawn(self._config)
+        metrics.WORKER_STARTS.inc()
         try:
-            future = executor.submit(fn, *args)
-        except BaseException as exc:
-            self._slots.release()
-            if isinstance(exc, BrokenProcessPool):
-                self._replace(executor)
-                raise WorkerCrashed(f"the render pool was broken: {exc}") from None
-            raise
-        self._running[future] = time.monotonic()
-        future.add_done_callback(self._release_from_thread(asyncio.get_running_loop()))
-        try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except BrokenProcessPool as exc:
-            self._replace(executor)
-            raise WorkerCrashed(f"a render worker died: {exc}") from None
-        self._last_ok = time.monotonic()
-        return result
-
-    def _release_from_thread(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """A done-callback that frees the slot on the event loop once the worker is done."""
-
-        def callback(future: Future[Any]) -> None:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(self._finished, future)
-
-        return callback
-
-    def _finished(self, future: Future[Any]) -> None:
-        self._running.pop(future, None)
-        self._slots.release()
-
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        """Swap in a fresh executor once, however many jobs saw the same one break."""
-        if self._executor is not broken:
+            await self._in_thread(proc.wait_ready, START_TIMEOUT)
+        except Exception:
+            log.exception("a render worker failed to start; trying again")
+            await self._in_thread(proc.stop)
+            if not self._closed:
+                await asyncio.sleep(1.0)
+                self._spawn()
             return
-        log.error("render worker pool broke; starting a new one")
-        metrics.POOL_RESTARTS.inc()
-        self._executor = self._new_executor()
-        broken.shutdown(wait=False, cancel_futures=True)
+        if self._closed:
+            await self._in_thread(proc.stop)
+        else:
+            self._idle.put_nowait(proc)
+
+    async def warm_up(self, timeout: float = START_TIMEOUT) -> None:
+        """Start every worker and wait until all are initialized."""
+        for _ in range(self.concurrency):
+            self._spawn()
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch_memory())
+        async with asyncio.timeout(timeout):
+            while self._idle.qsize() < self.concurrency and self._starting:
+                await asyncio.gather(*self._starting)
 
     async def render(
         self, payload: dict[str, Any], options: dict[str, Any], template: str
     ) -> RenderResult:
-        """Render in a worker within the time budget."""
-        try:
-            result: RenderResult = await self._submit(
-                self._timeout, worker.render_job, payload, options, template
-            )
-        except TimeoutError:
-            raise RenderTimeout(f"render exceeded {self._timeout:g} s") from None
-        if result.pid not in self._pids:
-            self._pids.add(result.pid)
-            metrics.WORKER_STARTS.inc()
+        """Render in a worker within the time and memory budgets."""
+        result: RenderResult = await self._call(("render", payload, options, template))
         if result.refused_fetches:
             metrics.FETCHES_REFUSED.inc(result.refused_fetches)
         return result
 
-    async def warm_up(self, timeout: float = 60.0) -> None:
-        """Start and initialize every worker before the first job arrives."""
-        await asyncio.gather(*(self._submit(timeout, worker.ping) for _ in range(self.concurrency)))
+    async def _call(self, request: tuple[Any, ...], timeout: float | None = None) -> Any:
+        if self._watchdog is None:
+            await self.warm_up()
+        proc = await self._idle.get()
+        proc.busy_since = time.monotonic()
+        self._busy.add(proc)
+        budget = self._timeout if timeout is None else timeout
+        future = asyncio.ensure_future(self._in_thread(proc.call, request))
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(future), budget)
+        except TimeoutError:
+            proc.kill("timeout")
+            with contextlib.suppress(Exception):
+                await future
+            raise RenderTimeout(f"render exceeded {budget:g} s; its worker was stopped") from None
+        except (EOFError, OSError):
+            proc.killed_for = proc.killed_for or "crashed"
+            await self._in_thread(proc.process.join, 2.0)
+            raise self._lost(proc) from None
+        finally:
+            self._busy.discard(proc)
+            proc.busy_since = None
+            self._release(proc, counted=request[0] == "render")
+        if answer[0] == "error":
+            raise from_code(answer[1], answer[2])
+        self._last_ok = time.monotonic()
+        return answer[1]
+
+    def _lost(self, proc: WorkerProcess) -> RendererError:
+        if proc.killed_for == "memory":
+            return RenderOutOfMemory(
+                f"render used more than {self._memory_limit // 2**20} MiB; its worker was stopped"
+            )
+        log.error("a render worker died (exit code %s)", proc.process.exitcode)
+        return WorkerCrashed(f"the render worker died (exit code {proc.process.exitcode})")
+
+    def _release(self, proc: WorkerProcess, counted: bool) -> None:
+        """Return a healthy worker to the idle queue; replace a dead or worn-out one."""
+        proc.jobs += int(counted)
+        alive = proc.killed_for is None and proc.process.is_alive()
+        if self._closed:
+            proc.kill("shutdown")
+            return
+        if alive and proc.jobs < self._max_jobs:
+            self._idle.put_nowait(proc)
+            return
+        if not alive:
+            metrics.POOL_RESTARTS.inc()
+        else:  # observability: worn out after max_jobs renders
+            metrics.WORKER_RECYCLES.inc()
+        retire = asyncio.ensure_future(self._in_thread(proc.stop))
+        self._starting.add(retire)
+        retire.add_done_callback(self._starting.discard)
+        self._spawn()
+
+    async def _watch_memory(self) -> None:
+        """Kill a busy worker whose resident memory passes the budget."""
+        while not self._closed:
+            if self._memory_limit:
+                for proc in list(self._busy):
+                    if proc.rss_bytes() > self._memory_limit:
+                        log.warning("render worker over its memory budget; stopping it")
+                        proc.kill("memory")
+            await asyncio.sleep(WATCH_SECONDS)
 
     async def check(self, timeout: float = 3.0, fresh_for: float = 30.0) -> bool:
         """Whether the pool can render: a recent success, busy-but-on-time workers, or a ping."""
         now = time.monotonic()
         if now - self._last_ok < fresh_for:
             return True
-        if self._slots.locked():
-            oldest = min(self._running.values(), default=now)
-            return now - oldest < self._timeout + timeout
+        if self._idle.empty():
+            overdue = [p for p in self._busy if p.busy_for() > self._timeout + timeout]
+            return bool(self._busy) and not overdue
         try:
-            await self._submit(timeout, worker.ping)
-        except (TimeoutError, WorkerCrashed):
+            await self._call(("ping",), timeout)
+        except RendererError:
             return False
         return True
 
     async def close(self, wait: bool = True) -> None:
-        """Stop the workers: queued work is cancelled; running renders are waited for, or
-        with ``wait=False`` (shutdown grace exhausted) their processes are terminated."""
-        executor = self._executor
+        """Stop the workers; with ``wait=False`` (grace exhausted) busy ones are killed."""
+        self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for task in list(self._starting):
+            task.cancel()
         if not wait:
-            # The executor has no public terminate before Python 3.14.
-            for process in list(getattr(executor, "_processes", {}).values()):
-                process.terminate()
-        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+            for proc in list(self._busy):
+                proc.kill("shutdown")
+        idle = []
+        while not self._idle.empty():
+            idle.append(self._idle.get_nowait())
+        await asyncio.gather(*(self._in_thread(p.stop) for p in idle + list(self._busy)))
+        self._threads.shutdown(wait=False, cancel_futures=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from snapshot_shared.messages import RenderOptions, SnapshotPayload
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
-from snapshot_renderer.errors import BadJob, RendererError, RenderFailed
+from snapshot_renderer.errors import BadJob, RendererError, RenderFailed, TooManyPages
 from snapshot_renderer.render.fetcher import AssetsOnlyFetcher
 from snapshot_renderer.render.resources import assets_dir, templates_dir
 from snapshot_renderer.render.templates import build_environment, get_template
@@ -57,6 +59,7 @@ class RenderResult:
 
 
 _state: WorkerState | None = None
+_max_pages = 2000
 
 
 def build_state(templates: Path, assets: Path) -> WorkerState:
@@ -156,6 +159,10 @@ def render_pdf(
             font_config=state.font_config,
             stylesheets=state.stylesheets[render_options.page_size],
         )
+        if len(document.pages) > _max_pages:
+            raise TooManyPages(
+                f"the snapshot would have {len(document.pages)} pages; the limit is {_max_pages}"
+            )
         pdf = document.write_pdf(pdf_identifier=identifier)
     except RendererError:
         raise
@@ -184,3 +191,40 @@ def ping() -> int:
     """Health round-trip: proves a worker is up and initialized; returns its pid."""
     _get_state()
     return os.getpid()
+
+
+def serve(
+    conn: Connection, log_level: str, log_format: str, max_pages: int, warm_up: bool = True
+) -> None:
+    """A worker process's main loop: answer ``("render", ...)`` and ``("ping",)`` requests on
+    ``conn`` until the parent sends ``None`` or goes away.
+
+    Signals from the terminal or the process group are ignored: the parent decides when its
+    workers stop, after in-flight renders are finished or handed back.
+    """
+    global _max_pages
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _max_pages = max_pages
+    init_worker(log_level, log_format, warm_up)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        conn.send(_answer(request))
+
+
+def _answer(request: tuple[Any, ...]) -> tuple[Any, ...]:
+    kind, *args = request
+    try:
+        if kind == "render":
+            return ("ok", render_job(*args))
+        return ("ok", ping())
+    except RendererError as exc:
+        return ("error", exc.code, exc.message)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as a render error
+        return ("error", RenderFailed.code, f"{type(exc).__name__}: {exc}"[:500])
