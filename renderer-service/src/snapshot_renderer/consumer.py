@@ -25,12 +25,14 @@ from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job, 
 
 from snapshot_renderer import metrics
 from snapshot_renderer.cache.disk import DiskStore
+from snapshot_renderer.cache.lock import KeyLocks
 from snapshot_renderer.cache.memory import CachedPdf, MemoryCache
 from snapshot_renderer.errors import BadJob, DeadlineExceeded, RendererError
 from snapshot_renderer.events import StatusPublisher, Target
 from snapshot_renderer.render.fingerprint import job_render_key
 from snapshot_renderer.render.pool import RenderPool
-from snapshot_renderer.render.worker import RenderResult
+
+Rendered = tuple[CachedPdf, str, float]  # the PDF, its cache outcome and the time it took
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class JobHandler:
         fingerprint: str,
         default_reply_to: str,
         max_job_bytes: int,
+        lock_wait_seconds: float = 300.0,
     ) -> None:
         self._pool = pool
         self._memory = memory
@@ -76,7 +79,9 @@ class JobHandler:
         self._fingerprint = fingerprint
         self._default_reply_to = default_reply_to
         self._max_job_bytes = max_job_bytes
-        self._inflight: dict[str, asyncio.Future[RenderResult]] = {}
+        self._inflight: dict[str, asyncio.Future[Rendered]] = {}
+        self._locks = KeyLocks(disk.root)
+        self._lock_wait = lock_wait_seconds
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -144,12 +149,7 @@ class JobHandler:
             if _past(job.deadline):
                 raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
             await self._publisher.progress(target, 20, "rendering")
-            result = await self._render_once(key, job)
-            entry = CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
-            render_ms = result.seconds * 1000
-            await self._publisher.progress(target, 90, "storing")
-            await self._disk.write(key, entry)
-            self._memory.put(key, entry)
+            entry, cache, render_ms = await self._render_once(key, job, target)
         await self._publisher.completed(target, key, entry, cache, render_ms)
         log.info("job completed", extra={"cache": cache, "key": key, "pages": entry.pages})
 
@@ -166,27 +166,40 @@ class JobHandler:
             return entry, "disk"
         return None, "miss"
 
-    async def _render_once(self, key: str, job: RenderJob) -> RenderResult:
-        """Render ``key`` in the pool; concurrent identical jobs share one render."""
+    async def _render_once(self, key: str, job: RenderJob, target: Target) -> Rendered:
+        """Render ``key`` once: concurrent identical jobs in this process share one attempt,
+        and replicas sharing the store serialise on the key's file lock."""
         future = self._inflight.get(key)
         if future is None:
-            future = asyncio.ensure_future(self._render(job))
+            future = asyncio.ensure_future(self._render_locked(key, job, target))
             self._inflight[key] = future
             future.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(future)
 
-    def _forget(self, key: str, done: asyncio.Future[RenderResult]) -> None:
+    def _forget(self, key: str, done: asyncio.Future[Rendered]) -> None:
         if self._inflight.get(key) is done:
             del self._inflight[key]
         if not done.cancelled():
             done.exception()  # retrieved here so an orphaned failure is not logged as lost
 
-    async def _render(self, job: RenderJob) -> RenderResult:
-        result = await self._pool.render(job.payload, job.options, job.template)
-        metrics.RENDER_SECONDS.observe(result.seconds)
-        metrics.PDF_BYTES.observe(len(result.pdf))
-        metrics.PDF_PAGES.observe(result.pages)
-        return result
+    async def _render_locked(self, key: str, job: RenderJob, target: Target) -> Rendered:
+        async with self._locks.hold(key, self._lock_wait):
+            started = time.perf_counter()
+            stored = await self._disk.read(key)  # another replica may have rendered it meanwhile
+            if stored is not None:
+                self._locks.forget(key)
+                self._memory.put(key, stored)
+                return stored, "disk", (time.perf_counter() - started) * 1000
+            result = await self._pool.render(job.payload, job.options, job.template)
+            metrics.RENDER_SECONDS.observe(result.seconds)
+            metrics.PDF_BYTES.observe(len(result.pdf))
+            metrics.PDF_PAGES.observe(result.pages)
+            entry = CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
+            await self._publisher.progress(target, 90, "storing")
+            await self._disk.write(key, entry)
+            self._locks.forget(key)
+        self._memory.put(key, entry)
+        return entry, "miss", result.seconds * 1000
 
     async def _settle(
         self, message: AbstractIncomingMessage, target: Target, error: BaseException | None

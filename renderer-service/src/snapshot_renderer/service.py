@@ -77,6 +77,7 @@ class RendererService:
             fingerprint=self.fingerprint,
             default_reply_to=s.topology.status_queue,
             max_job_bytes=s.max_job_bytes,
+            lock_wait_seconds=s.render_timeout_seconds * 2 + 30,
         )
         self._queue = declared.jobs
         self._consumer_tag = await declared.jobs.consume(self.handler, no_ack=False)
