@@ -15,6 +15,7 @@ from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
 from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from snapshot_api.routes import admin, health, rooms, snapshots, tasks
+from snapshot_api.services.reaper import Reaper
 from snapshot_api.settings import Settings, get_settings
 
 
@@ -26,12 +27,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     relay = OutboxRelay(pool, broker, settings.outbox_poll_seconds)
     consumer = StatusConsumer(pool, settings.status_prefetch, settings.delivery_limit)
     broker.on_ready(consumer.attach)
+    reaper = Reaper(pool, settings.reaper_interval_seconds)
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
     broker.start()
     relay.start()
+    reaper.start()
     try:
         yield
     finally:
+        await reaper.stop()
         await relay.stop()
         await broker.close()
         await pool.close()

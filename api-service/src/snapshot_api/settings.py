@@ -32,6 +32,7 @@ class Settings(CommonSettings, BaseSettings):
     gzip_threshold_bytes: Annotated[int, Field(ge=0)] = 64 * 1024
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     status_prefetch: Annotated[int, Field(ge=1)] = 64
+    reaper_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
 
     @model_validator(mode="after")
     def _safe_secret(self) -> Settings:

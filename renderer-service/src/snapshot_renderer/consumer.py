@@ -143,7 +143,7 @@ class JobHandler:
         started = time.perf_counter()
         await self._publisher.progress(target, 5, "started")
         await self._publisher.progress(target, 10, "cache_lookup")
-        entry, cache = await self._lookup(key)
+        entry, cache = await self._lookup(key, job.verify_store)
         render_ms = (time.perf_counter() - started) * 1000
         if entry is None:
             if _past(job.deadline):
@@ -153,11 +153,13 @@ class JobHandler:
         await self._publisher.completed(target, key, entry, cache, render_ms)
         log.info("job completed", extra={"cache": cache, "key": key, "pages": entry.pages})
 
-    async def _lookup(self, key: str) -> tuple[CachedPdf | None, str]:
-        """Memory, then disk; a memory hit whose file vanished from disk is written back."""
+    async def _lookup(self, key: str, verify_store: bool) -> tuple[CachedPdf | None, str]:
+        """Memory, then disk. A memory hit whose file vanished from disk is written back; when
+        the API reported the stored copy missing or damaged, it is verified and rewritten."""
         entry = self._memory.get(key)
         if entry is not None:
-            if not await self._disk.exists(key):
+            on_disk = await (self._disk.read(key) if verify_store else self._disk.exists(key))
+            if not on_disk:
                 await self._disk.write(key, entry)
             return entry, "memory"
         entry = await self._disk.read(key)

@@ -60,6 +60,7 @@ class RendererService:
             s.log_format,
             memory_limit_bytes=s.render_memory_bytes,
             max_pages=s.max_pages,
+            crash_marker=s.crash_test_marker,
         )
         await self.pool.warm_up()
         await self.disk.open()

@@ -40,6 +40,7 @@ class Settings(CommonSettings, BaseSettings):
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
     render_memory_bytes: Annotated[int, Field(ge=0)] = 1 * GIB
     max_pages: Annotated[int, Field(ge=1)] = 2000
+    crash_test_marker: Annotated[str, Field(min_length=8)] | None = None
     max_job_bytes: Annotated[int, Field(ge=1024)] = 64 * MIB
     renderer_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         default_factory=_renderer_id

@@ -92,6 +92,7 @@ class RenderJob(WireModel):
     requested_at: dt.datetime
     request_id: str | None = None
     deadline: dt.datetime | None = None
+    verify_store: bool = False  # the API found the stored PDF missing or damaged
 
 
 class Artifact(WireModel):

@@ -47,6 +47,10 @@ UPDATE snapshots SET status = $2, artifact_key = $3, artifact_bytes = $4, artifa
        pdf_sha256 = $6, error_code = $7, error_message = $8
 WHERE id = $1
 """
+FAIL_UNFINISHED = """
+UPDATE snapshots SET status = 'failed', error_code = $2, error_message = $3
+WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'rendering')
+"""
 MARK_RENDERING = "UPDATE snapshots SET status = 'rendering' WHERE id = $1 AND status = 'queued'"
 
 
@@ -103,3 +107,10 @@ async def finish(conn: asyncpg.Connection, snapshot_id: UUID, status: str, **art
 
 async def mark_rendering(conn: asyncpg.Connection, snapshot_id: UUID) -> None:
     await conn.execute(MARK_RENDERING, snapshot_id)
+
+
+async def fail_unfinished(
+    conn: asyncpg.Connection, snapshot_ids: list[UUID], code: str, message: str
+) -> None:
+    """Mark snapshots failed unless they already have a PDF (a re-render may fail alone)."""
+    await conn.execute(FAIL_UNFINISHED, snapshot_ids, code, message)

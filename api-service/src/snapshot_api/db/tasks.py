@@ -24,6 +24,21 @@ WHERE t.id = $1 AND s.deleted_at IS NULL
 LOCK = """
 SELECT id, snapshot_id, status, progress, phase, created_at FROM tasks WHERE id = $1 FOR UPDATE
 """
+OPEN_FOR_SNAPSHOT = """
+SELECT id FROM tasks WHERE snapshot_id = $1 AND status IN ('queued', 'rendering')
+ORDER BY created_at DESC LIMIT 1 FOR UPDATE
+"""
+REAP = """
+WITH expired AS (
+    SELECT id FROM tasks WHERE status IN ('queued', 'rendering') AND deadline < now()
+    ORDER BY deadline LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks t SET status = 'failed', phase = 'deadline_exceeded', error_code = 'deadline_exceeded',
+       error_message = 'The render did not finish before the task deadline',
+       completed_at = now()
+FROM expired WHERE t.id = expired.id
+RETURNING t.id, t.snapshot_id, t.created_at, t.completed_at
+"""
 UPDATE = """
 UPDATE tasks SET status = $2, progress = $3, phase = $4, cache = COALESCE($5, cache),
        attempts = GREATEST(attempts, $6), renderer_id = COALESCE($7, renderer_id),
@@ -66,3 +81,13 @@ async def update(conn: asyncpg.Connection, task_id: UUID, **v: Any) -> None:
         v.get("started_at"),
         v.get("completed_at"),
     )
+
+
+async def open_for_snapshot(conn: asyncpg.Connection, snapshot_id: UUID) -> UUID | None:
+    found: UUID | None = await conn.fetchval(OPEN_FOR_SNAPSHOT, snapshot_id)
+    return found
+
+
+async def reap(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Fail open tasks past their deadline; returns the tasks it failed."""
+    return list(await conn.fetch(REAP, limit))

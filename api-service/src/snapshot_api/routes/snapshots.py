@@ -77,7 +77,7 @@ async def delete_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> 
 async def download(
     snapshot_id: UUID, actor: ActorDep, pool: PoolDep, settings: SettingsDep, request: Request
 ) -> Response:
-    found = await downloads.prepare(pool, settings.store_dir, actor, snapshot_id)
+    found = await downloads.prepare(pool, settings, actor, snapshot_id)
     headers = {
         "ETag": found.etag,
         "Cache-Control": "private, max-age=0, must-revalidate",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -10,12 +9,12 @@ from uuid import UUID
 
 import asyncpg
 from snapshot_shared.hashing import canonical_json, content_hash, iso_utc, sha256_hex
-from snapshot_shared.messages import DEFAULT_TEMPLATE, RenderJob, encode
-from snapshot_shared.topology import JOBS_ROUTING_KEY
+from snapshot_shared.messages import DEFAULT_TEMPLATE
 
-from snapshot_api.db import audit, messages, outbox, payloads, rooms, snapshots, tasks
+from snapshot_api.db import audit, messages, payloads, rooms, snapshots
 from snapshot_api.errors import IdempotencyMismatch, NotFound, SnapshotTooLarge
 from snapshot_api.schemas import SnapshotRequest
+from snapshot_api.services import render_jobs
 from snapshot_api.services.access import Actor, require_role
 from snapshot_api.settings import Settings
 
@@ -81,7 +80,7 @@ async def _create_in_tx(
     options = request.options.model_dump(mode="json")
     digest = content_hash(payload, options, DEFAULT_TEMPLATE)
     await payloads.store(conn, digest, canonical_json(payload))
-    snapshot_id, task_id = uuid.uuid4(), uuid.uuid4()
+    snapshot_id = uuid.uuid4()
     await snapshots.insert(
         conn,
         id=snapshot_id,
@@ -95,20 +94,9 @@ async def _create_in_tx(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
-    created_at = await tasks.insert(conn, task_id, snapshot_id, settings.task_deadline_seconds)
-    job = RenderJob(
-        task_id=task_id,
-        snapshot_id=snapshot_id,
-        content_hash=digest,
-        template=DEFAULT_TEMPLATE,
-        options=options,
-        payload=payload,
-        requested_at=created_at,
-        request_id=actor.request_id,
-        deadline=created_at + dt.timedelta(seconds=settings.task_deadline_seconds),
+    task_id = await render_jobs.enqueue(
+        conn, settings, snapshot_id, digest, options, DEFAULT_TEMPLATE, payload, actor.request_id
     )
-    body, encoding = encode(job, settings.gzip_threshold_bytes)
-    await outbox.insert(conn, task_id, JOBS_ROUTING_KEY, body, encoding, actor.request_id)
     await audit.record(conn, actor.audit, "snapshot.create", "accepted", room_id, snapshot_id)
     return Created(snapshot_id, task_id, digest, "queued", reused=False)
 

@@ -97,15 +97,16 @@ async def apply_event(conn: asyncpg.Connection, event: StatusEvent) -> bool:
         await tasks.update(conn, event.task_id, **change)
         if change["status"] == "rendering":
             await snapshots.mark_rendering(conn, event.snapshot_id)
-        else:
-            art = event.artifact.model_dump() if event.artifact else {}
+        elif change["status"] == "completed" and event.artifact is not None:
             await snapshots.finish(
+                conn, event.snapshot_id, "completed", **event.artifact.model_dump()
+            )
+        else:
+            await snapshots.fail_unfinished(
                 conn,
-                event.snapshot_id,
-                change["status"],
-                **art,
-                error_code=change["error_code"],
-                error_message=change["error_message"],
+                [event.snapshot_id],
+                change["error_code"] or "render_failed",
+                change["error_message"] or "The render failed",
             )
     if change["status"] in TERMINAL:
         latency = (event.at - current["created_at"]).total_seconds()

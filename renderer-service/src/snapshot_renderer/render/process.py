@@ -27,6 +27,7 @@ class WorkerConfig:
     log_format: str = "console"
     max_pages: int = 2000
     warm_up: bool = True
+    crash_marker: str | None = None
 
 
 @dataclass(eq=False)
@@ -46,7 +47,14 @@ class WorkerProcess:
         parent, child = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=worker.serve,
-            args=(child, config.log_level, config.log_format, config.max_pages, config.warm_up),
+            args=(
+                child,
+                config.log_level,
+                config.log_format,
+                config.max_pages,
+                config.warm_up,
+                config.crash_marker,
+            ),
             name="snapshot-render-worker",
             daemon=True,
         )

@@ -60,6 +60,7 @@ class RenderResult:
 
 _state: WorkerState | None = None
 _max_pages = 2000
+_crash_marker: str | None = None  # fault tests only: abort on rooms whose name contains it
 
 
 def build_state(templates: Path, assets: Path) -> WorkerState:
@@ -175,6 +176,9 @@ def render_pdf(
 def render_job(payload: dict[str, Any], options: dict[str, Any], template: str) -> RenderResult:
     """Pool entry point: ``render_pdf`` plus timing, pid and refused-fetch count."""
     state = _get_state()
+    if _crash_marker and _crash_marker in str(payload.get("room", {}).get("name", "")):
+        log.error("fault injection: crashing this worker on purpose")
+        os.abort()
     refused_before = state.fetcher.refused
     started = time.perf_counter()
     pdf, pages = render_pdf(payload, options, template)
@@ -194,7 +198,12 @@ def ping() -> int:
 
 
 def serve(
-    conn: Connection, log_level: str, log_format: str, max_pages: int, warm_up: bool = True
+    conn: Connection,
+    log_level: str,
+    log_format: str,
+    max_pages: int,
+    warm_up: bool = True,
+    crash_marker: str | None = None,
 ) -> None:
     """A worker process's main loop: answer ``("render", ...)`` and ``("ping",)`` requests on
     ``conn`` until the parent sends ``None`` or goes away.
@@ -202,7 +211,8 @@ def serve(
     Signals from the terminal or the process group are ignored: the parent decides when its
     workers stop, after in-flight renders are finished or handed back.
     """
-    global _max_pages
+    global _max_pages, _crash_marker
+    _crash_marker = crash_marker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _max_pages = max_pages

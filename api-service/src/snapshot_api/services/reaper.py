@@ -1,0 +1,58 @@
+"""The reaper: fails tasks that passed their deadline, so nothing stays queued or rendering.
+
+Every API worker runs one; ``SKIP LOCKED`` keeps them from working on the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from snapshot_api.db import snapshots, tasks
+
+log = logging.getLogger(__name__)
+BATCH = 100
+MESSAGE = "The render did not finish before the task deadline"
+
+
+class Reaper:
+    def __init__(self, pool: asyncpg.Pool, interval_seconds: float) -> None:
+        self.pool = pool
+        self.interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="task-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.reap_once() == BATCH:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("reaper round failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    async def reap_once(self) -> int:
+        """Fail one batch of overdue tasks and their unfinished snapshots; return the count."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await tasks.reap(conn, BATCH)
+            if rows:
+                await snapshots.fail_unfinished(
+                    conn, [r["snapshot_id"] for r in rows], "deadline_exceeded", MESSAGE
+                )
+        for row in rows:
+            log.warning("task failed: deadline exceeded", extra={"task_id": str(row["id"])})
+        return len(rows)

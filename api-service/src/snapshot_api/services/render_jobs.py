@@ -1,0 +1,75 @@
+"""Enqueueing a render: a new task and its job in the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from snapshot_shared.messages import RenderJob, encode
+from snapshot_shared.topology import JOBS_ROUTING_KEY
+
+from snapshot_api.db import outbox, payloads, tasks
+from snapshot_api.settings import Settings
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    snapshot_id: UUID,
+    content_hash: str,
+    options: dict[str, Any],
+    template: str,
+    payload: dict[str, Any],
+    request_id: str | None,
+    verify_store: bool = False,
+) -> UUID:
+    """Insert a queued task and its render job (published by the outbox relay after commit)."""
+    task_id = uuid.uuid4()
+    created_at = await tasks.insert(conn, task_id, snapshot_id, settings.task_deadline_seconds)
+    job = RenderJob(
+        task_id=task_id,
+        snapshot_id=snapshot_id,
+        content_hash=content_hash,
+        template=template,
+        options=options,
+        payload=payload,
+        requested_at=created_at,
+        request_id=request_id,
+        deadline=created_at + dt.timedelta(seconds=settings.task_deadline_seconds),
+        verify_store=verify_store,
+    )
+    body, encoding = encode(job, settings.gzip_threshold_bytes)
+    await outbox.insert(conn, task_id, JOBS_ROUTING_KEY, body, encoding, request_id)
+    return task_id
+
+
+async def rerender(
+    pool: asyncpg.Pool, settings: Settings, snapshot: asyncpg.Record, request_id: str | None
+) -> UUID | None:
+    """Render a completed snapshot again from its stored payload (its PDF left the store or
+    was damaged: the renderer is asked to verify and rewrite the stored copy).
+
+    Nothing is enqueued while a task of the snapshot is still open; returns the new task id.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        if await tasks.open_for_snapshot(conn, snapshot["id"]):
+            return None
+        raw = await payloads.load(conn, snapshot["content_hash"])
+        if raw is None:
+            return None
+        options = snapshot["options"]
+        return await enqueue(
+            conn,
+            settings,
+            snapshot["id"],
+            snapshot["content_hash"],
+            options if isinstance(options, dict) else json.loads(options),
+            snapshot["template"],
+            json.loads(raw),
+            request_id,
+            verify_store=True,
+        )

@@ -1,0 +1,100 @@
+"""The broker, the database and the API go away and come back: nothing accepted is lost.
+
+DESIGN §7 guarantee 1 (outbox + relay, durable status queue) and issue 3 items 1, 3 and 9.
+These tests stop the machine's shared RabbitMQ/PostgreSQL and always restore them.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import httpx
+import pytest
+from support.outages import broker_down, database_down
+from support.stack import Stack
+
+
+@pytest.fixture(scope="module")
+def stack():
+    s = Stack()
+    try:
+        s.start_api()
+        s.start_renderer()
+        yield s
+    finally:
+        s.stop()
+
+
+def new_room(stack: Stack, name: str, n: int = 5) -> str:
+    room = stack.call("POST", "/api/v1/rooms", "olivia", json={"name": name}).json()["id"]
+    r = stack.call(
+        "POST",
+        f"/api/v1/rooms/{room}/messages",
+        "olivia",
+        json={"messages": [{"body": f"{name} {i}"} for i in range(n)]},
+    )
+    assert r.status_code == 201
+    return room
+
+
+def get(stack: Stack, path: str) -> httpx.Response:
+    with httpx.Client(base_url=stack.base, timeout=15) as c:
+        return c.get(path, headers=stack.auth("olivia"))
+
+
+def test_broker_down_at_request_time_still_202_then_completes(stack):
+    room = new_room(stack, "Broker outage")
+    with broker_down():
+        r = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "olivia", json={})
+        assert r.status_code == 202, r.text
+        end = time.monotonic() + 30
+        while get(stack, "/readyz").status_code != 503 and time.monotonic() < end:
+            time.sleep(0.1)
+        ready = get(stack, "/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["broker"] == "down"
+        assert get(stack, "/healthz").status_code == 200
+        task = get(stack, f"/api/v1/tasks/{r.json()['task_id']}").json()
+        assert task["status"] == "queued"
+    task = stack.wait_task(r.json()["task_id"], "olivia", timeout=180)
+    assert task["status"] == "completed", task
+    stack.wait_ready()
+
+
+def test_api_restart_applies_status_events_that_arrived_meanwhile(stack):
+    room = new_room(stack, "API restart", 120)
+    r = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "olivia", json={})
+    assert r.status_code == 202
+    assert stack.api is not None
+    stack.api.send_signal(signal.SIGTERM)
+    assert stack.api.wait(30) == 0
+    renderer_metrics = f"http://127.0.0.1:{stack.renderers[0].metrics_port}/metrics"
+    end = time.monotonic() + 120  # the renderer finishes while the API is away
+    while (
+        'snapshot_renderer_job_outcomes_total{code="",outcome="completed"}'
+        not in httpx.get(renderer_metrics).text
+    ):
+        assert time.monotonic() < end, "renderer never completed the job"
+        time.sleep(0.1)
+    stack.start_api()
+    task = stack.wait_task(r.json()["task_id"], "olivia")
+    assert (task["status"], task["progress"]) == ("completed", 100)
+
+
+def test_database_restart_gives_503_problems_and_recovers_without_restart(stack):
+    room = new_room(stack, "Database restart", 150)
+    r = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "olivia", json={})
+    assert r.status_code == 202
+    with database_down():
+        for path in (f"/api/v1/rooms/{room}", f"/api/v1/tasks/{r.json()['task_id']}"):
+            answer = get(stack, path)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["code"] == "unavailable"
+            assert "retry-after" in answer.headers
+        ready = get(stack, "/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] == "down"
+    task = stack.wait_task(r.json()["task_id"], "olivia", timeout=180)
+    assert task["status"] == "completed"
+    assert get(stack, f"/api/v1/rooms/{room}").status_code == 200
+    assert get(stack, "/readyz").status_code == 200
