@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 DEV_ENV := SNAPSHOT_API_ENV=development
 
 .PHONY: help install system-deps run test test-unit test-integration test-e2e lint format \
-        migrate token demo bench up down clean
+        migrate token demo bench soak up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,7 +55,10 @@ demo: install ## a sample room, a snapshot with a progress bar, the PDF saved to
 	@$(DEV_ENV) $(BIN)/python scripts/demo.py
 
 bench: install ## benchmarks (not part of make test)
-	$(BIN)/python -m pytest tests/bench -p no:cacheprovider -s
+	cd tests && $(CURDIR)/$(BIN)/python -m bench
+
+soak: install ## kill renderers and stop the broker under load; lost and duplicated must be 0
+	$(BIN)/python tests/faults/soak.py
 
 up: ## the full stack in containers (needs a Docker engine)
 	docker compose up -d --scale renderer=2

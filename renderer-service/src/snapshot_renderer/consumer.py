@@ -169,13 +169,17 @@ class JobHandler:
         return None, "miss"
 
     async def _render_once(self, key: str, job: RenderJob, target: Target) -> Rendered:
-        """Render ``key`` once: concurrent identical jobs in this process share one attempt,
-        and replicas sharing the store serialise on the key's file lock."""
+        """Render ``key`` once: concurrent identical jobs in this process share one attempt
+        (the followers get the PDF from memory), and replicas sharing the store serialise on
+        the key's file lock."""
         future = self._inflight.get(key)
-        if future is None:
-            future = asyncio.ensure_future(self._render_locked(key, job, target))
-            self._inflight[key] = future
-            future.add_done_callback(lambda done: self._forget(key, done))
+        if future is not None:
+            started = time.perf_counter()
+            entry, _, _ = await asyncio.shield(future)
+            return entry, "memory", (time.perf_counter() - started) * 1000
+        future = asyncio.ensure_future(self._render_locked(key, job, target))
+        self._inflight[key] = future
+        future.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(future)
 
     def _forget(self, key: str, done: asyncio.Future[Rendered]) -> None:
@@ -197,6 +201,14 @@ class JobHandler:
             metrics.PDF_BYTES.observe(len(result.pdf))
             metrics.PDF_PAGES.observe(result.pages)
             entry = CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
+            log.info(
+                "rendered",
+                extra={
+                    "key": key,
+                    "pages": result.pages,
+                    "render_ms": round(result.seconds * 1000, 1),
+                },
+            )
             await self._publisher.progress(target, 90, "storing")
             await self._disk.write(key, entry)
             self._locks.forget(key)
