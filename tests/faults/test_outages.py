@@ -7,6 +7,7 @@ These tests stop the machine's shared RabbitMQ/PostgreSQL and always restore the
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import httpx
@@ -98,3 +99,36 @@ def test_database_restart_gives_503_problems_and_recovers_without_restart(stack)
     assert task["status"] == "completed"
     assert get(stack, f"/api/v1/rooms/{room}").status_code == 200
     assert get(stack, "/readyz").status_code == 200
+
+
+def test_sigterm_to_the_api_drains_the_request_in_flight(stack):
+    room = new_room(stack, "API drain")
+    first_chunk_sent = threading.Event()
+    release = threading.Event()
+    answer: dict = {}
+
+    def body():
+        yield b'{"messages": ['
+        first_chunk_sent.set()
+        release.wait(30)
+        yield b",".join(b'{"body": "drained %d"}' % i for i in range(50)) + b"]}"
+
+    def upload():
+        with httpx.Client(base_url=stack.base, timeout=60) as c:
+            answer["response"] = c.post(
+                f"/api/v1/rooms/{room}/messages",
+                content=body(),
+                headers={**stack.auth("olivia"), "Content-Type": "application/json"},
+            )
+
+    sender = threading.Thread(target=upload)
+    sender.start()
+    assert first_chunk_sent.wait(30)
+    assert stack.api is not None
+    stack.api.send_signal(signal.SIGTERM)
+    release.set()
+    sender.join(60)
+    assert stack.api.wait(30) == 0
+    stack.start_api()
+    assert answer["response"].status_code == 201, answer["response"].text
+    assert len(answer["response"].json()) == 50
