@@ -1,22 +1,44 @@
-# Room Snapshots API: multi-stage, uv with the lock file, only the API's packages, non-root.
-FROM python:3.11-slim-bookworm AS build
-RUN pip install --no-cache-dir uv
-WORKDIR /src
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+# syntax=docker/dockerfile:1
+# Room Snapshots API: multi-stage; uv installs exactly what uv.lock pins for the snapshot-api
+# package (and snapshot-shared), nothing of the renderer; runs as a non-root user.
+# Build from the repository root: docker build -f deploy/docker/api.Dockerfile .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG UV_VERSION=0.13.8
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+# The virtual environment is built where it will run: console scripts keep this path.
+WORKDIR /app
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+# Dependencies first (a layer that survives source edits). uv needs every workspace member's
+# pyproject.toml to check the lock file, but installs only the package named.
 COPY pyproject.toml uv.lock ./
+COPY shared/pyproject.toml shared/pyproject.toml
+COPY api-service/pyproject.toml api-service/pyproject.toml
+COPY renderer-service/pyproject.toml renderer-service/pyproject.toml
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package snapshot-api
 COPY shared shared
 COPY api-service api-service
-COPY renderer-service/pyproject.toml renderer-service/pyproject.toml
-RUN uv sync --frozen --no-dev --no-editable --package snapshot-api
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package snapshot-api
 
-FROM python:3.11-slim-bookworm
-RUN useradd --system --uid 10001 --home /app snapshots && apt-get update \
-    && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/.venv /app/.venv
-ENV PATH=/app/.venv/bin:$PATH PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
-    SNAPSHOT_API_HOST=0.0.0.0 SNAPSHOT_API_STORE_DIR=/var/lib/snapshots/store
-USER snapshots
+FROM ${PYTHON_IMAGE}
+RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home snapshots \
+    && mkdir -p /var/lib/snapshots/store \
+    && chown snapshots:snapshots /var/lib/snapshots/store
+COPY --from=build /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc \
+    SNAPSHOT_API_HOST=0.0.0.0 \
+    SNAPSHOT_API_PORT=8000 \
+    SNAPSHOT_API_STORE_DIR=/var/lib/snapshots/store \
+    SNAPSHOT_API_LOG_FORMAT=json
+USER snapshots:snapshots
 WORKDIR /app
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fs http://127.0.0.1:8000/healthz || exit 1
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 CMD ["snapshot-api", "serve"]

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from snapshot_shared.logging import setup_logging
+from snapshot_shared.logging import logging_config, setup_logging
 
 from snapshot_api.settings import Settings
 
@@ -24,11 +24,21 @@ def _migrate(settings: Settings) -> int:
 
 
 def _prepare_multiprocess_metrics() -> None:
-    """Prometheus multiprocess mode: one fresh directory shared by the uvicorn workers."""
+    """Prometheus multiprocess mode: one fresh directory shared by the uvicorn workers.
+
+    Must run before ``prometheus_client`` is imported (it reads the variable at import time),
+    so this module imports nothing that imports it. A directory given by the operator is
+    emptied (values of a previous run's workers would otherwise be summed in forever).
+    """
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        for child in path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
     else:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="snapshot-api-metrics-")
 
@@ -44,6 +54,9 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
+        # uvicorn applies this in every worker process, so its own lines use our format too;
+        # requests are logged (with their request_id) by RequestContextMiddleware instead.
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=20,
@@ -70,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
         if args.command != "migrate":
-            settings.secret  # noqa: B018 - fail before starting workers
+            settings.verification_key  # noqa: B018 - fail before starting workers
     except (ValueError, RuntimeError) as exc:
         print(f"snapshot-api: invalid settings: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -14,6 +15,10 @@ from snapshot_api.errors import BodyTooLarge
 from snapshot_api.metrics import PROBLEMS, REQUEST_SECONDS
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Observability: metric labels stay bounded; probes and scrapes are logged at DEBUG only.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+log = logging.getLogger("snapshot_api.access")
 
 
 class RequestContextMiddleware:
@@ -44,10 +49,23 @@ class RequestContextMiddleware:
             with bound(request_id=request_id):
                 await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            REQUEST_SECONDS.labels(scope["method"], template, f"{status // 100}xx").observe(
-                time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            REQUEST_SECONDS.labels(method, template, f"{status // 100}xx").observe(elapsed)
+            log.log(
+                logging.DEBUG if template in _QUIET_ROUTES else logging.INFO,
+                "%s %s %d",
+                scope["method"],
+                scope.get("path", ""),
+                status,
+                extra={
+                    "request_id": request_id,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
 
 

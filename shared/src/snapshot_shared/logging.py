@@ -1,7 +1,11 @@
 """One logging setup for both services: standard library, context bound per request/job.
 
-``bind(request_id=..., task_id=...)`` sets context variables that every later log line of the
+``bound(request_id=..., task_id=...)`` sets context variables that every later log line of the
 same task (asyncio task or request) carries; ``format="json"`` writes one JSON object a line.
+
+``logging_config`` is the same setup as a ``logging.config.dictConfig`` dictionary, so uvicorn
+can apply it in each of its worker processes (``uvicorn.run(log_config=...)``): its own loggers
+(``uvicorn.error``, ``uvicorn.access``) then write through our formatter instead of their own.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import sys
+import logging.config
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +22,17 @@ from typing import Any
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "snapshot_log_context", default=None
 )
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn passes a colourised copy of the message as an extra
+}
+FIXED_KEYS = ("at", "level", "logger", "event")
+QUIET_LOGGERS = ("aiormq", "aio_pika", "fontTools", "weasyprint")
+# ``uvicorn.access`` is left alone: ``access_log=False`` switches it off, and the API logs each
+# request itself (with its request_id). Configuring it, or its parent ``uvicorn`` (dictConfig
+# resets the children of every logger it configures), would switch it back on.
+UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.asgi")
 
 
 def current_context() -> dict[str, Any]:
@@ -36,11 +50,19 @@ def bound(**values: Any) -> Iterator[None]:
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """Bound context plus the record's ``extra``; ``None`` values are left out."""
     extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
-    return {**current_context(), **extra}
+    return {k: v for k, v in {**current_context(), **extra}.items() if v is not None}
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``at``, ``level``, ``logger``, ``event``, then the fields.
+
+    A field named like one of the fixed keys is written with a trailing underscore, so no
+    ``extra`` can overwrite the event itself. Tracebacks go into ``exception`` (escaped), so a
+    record never spans two lines.
+    """
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -48,14 +70,21 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
-            **_fields(record),
         }
+        for key, value in _fields(record).items():
+            line[f"{key}_" if key in FIXED_KEYS else key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
 class ConsoleFormatter(logging.Formatter):
+    """Readable in a terminal: time, level, logger, event, then ``key=value`` fields."""
+
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         fields = " ".join(f"{k}={v}" for k, v in _fields(record).items())
@@ -67,11 +96,34 @@ class ConsoleFormatter(logging.Formatter):
         return text
 
 
+def logging_config(level: str = "INFO", fmt: str = "console") -> dict[str, Any]:
+    """The whole setup as a ``dictConfig`` dictionary (also given to uvicorn as ``log_config``).
+
+    Every record goes to the root handler on stderr; uvicorn's loggers get no handler of their
+    own and propagate to it, so their lines have the same format as ours.
+    """
+    formatter = JsonFormatter if fmt == "json" else ConsoleFormatter
+    quiet = logging.getLevelName(max(logging.WARNING, logging.getLevelName(level)))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            **{name: {"level": quiet} for name in QUIET_LOGGERS},
+            **{name: {"handlers": [], "propagate": True} for name in UVICORN_LOGGERS},
+        },
+    }
+
+
 def setup_logging(level: str = "INFO", fmt: str = "console") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("aiormq", "aio_pika", "fontTools", "weasyprint"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    """Configure the root logger of this process (idempotent; replaces earlier handlers)."""
+    logging.config.dictConfig(logging_config(level, fmt))
+    logging.captureWarnings(True)  # warnings become log lines in the same format

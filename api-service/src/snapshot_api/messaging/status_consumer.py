@@ -22,7 +22,7 @@ from snapshot_shared.messages import (
 )
 from snapshot_shared.topology import Declared
 
-from snapshot_api.metrics import STATUS_EVENTS
+from snapshot_api.metrics import DEAD_LETTERED, STATUS_EVENTS
 from snapshot_api.problems import DATABASE_DOWN
 from snapshot_api.services.tasks import apply_event
 
@@ -53,6 +53,8 @@ class StatusConsumer:
 
     async def on_dead(self, message: AbstractIncomingMessage) -> None:
         """A job that exhausted its deliveries: its task fails with a clear code."""
+        if not message.redelivered:  # observability: count each dead-lettered job once
+            DEAD_LETTERED.inc()
         try:
             job = decode_job(message.body, message.content_encoding)
         except MessageDecodeError as exc:

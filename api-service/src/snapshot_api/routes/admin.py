@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query, Request
 from snapshot_api.db import audit
 from snapshot_api.deps import CurrentUser, PoolDep
 from snapshot_api.errors import Forbidden
-from snapshot_api.pagination import decode_cursor, encode_cursor
+from snapshot_api.openapi import problem_responses
+from snapshot_api.pagination import decode_position, encode_cursor
 from snapshot_api.schemas import AuditList
-from snapshot_api.services.summary import summary
+from snapshot_api.services.summary import parse_window, summary
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
+ADMIN = problem_responses(401, 403, 422, 503)
 
 
 def _require_admin(user: CurrentUser) -> None:
@@ -21,18 +23,21 @@ def _require_admin(user: CurrentUser) -> None:
         raise Forbidden("Only administrators may see this")
 
 
-@router.get("/snapshots/metrics/summary")
+@router.get("/snapshots/metrics/summary", responses=ADMIN)
 async def metrics_summary(
     user: CurrentUser,
     pool: PoolDep,
     request: Request,
-    window: Annotated[int, Query(ge=60, le=30 * 86400)] = 3600,
+    window: Annotated[
+        str,
+        Query(max_length=12, description="seconds, or a duration such as 15m, 1h, 7d (1 min-30 d)"),
+    ] = "3600",
 ) -> dict[str, Any]:
     _require_admin(user)
-    return await summary(pool, request.app.state.broker, window)
+    return await summary(pool, request.app.state.broker, parse_window(window))
 
 
-@router.get("/audit", response_model=AuditList)
+@router.get("/audit", response_model=AuditList, responses=ADMIN)
 async def audit_trail(
     user: CurrentUser,
     pool: PoolDep,
@@ -40,7 +45,7 @@ async def audit_trail(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     _require_admin(user)
-    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    before = decode_position(cursor) if cursor else None
     rows = await audit.page(pool, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

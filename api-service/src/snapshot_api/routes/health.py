@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from snapshot_api.metrics import render_latest
+from snapshot_api.schemas import Readiness
+from snapshot_api.services.summary import refresh_gauges
 
 router = APIRouter(tags=["operations"])
 
@@ -18,7 +20,13 @@ async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is down"}})
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": Readiness, "description": "PostgreSQL and RabbitMQ answer"},
+        503: {"model": Readiness, "description": "A dependency is down"},
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     checks = {"database": await _database_ok(request), "broker": request.app.state.broker.is_up}
     ok = all(checks.values())
@@ -39,6 +47,7 @@ async def _database_ok(request: Request) -> bool:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    await refresh_gauges(request.app.state.pool, request.app.state.broker)  # observability
     body, content_type = render_latest()
     return Response(body, media_type=content_type)

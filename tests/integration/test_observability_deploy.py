@@ -1,0 +1,243 @@
+"""The deployment files, checked without a container engine: Prometheus' own checker and rule
+unit tests (promtool), a Compose implementation's own parser (`docker compose config`, or
+Debian's `docker-compose` where the plugin is missing), and what the Dockerfiles promise.
+
+promtool and a Compose implementation are installed by `make system-deps`
+(scripts/system-deps.sh); without them these tests fail rather than skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret-0001",
+    "RABBITMQ_PASSWORD": "mq-secret-0002",
+    "SNAPSHOT_API_JWT_SECRET": "jwt-secret-0123456789",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-secret-0003",
+}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; run `make system-deps` (scripts/system-deps.sh)")
+    return path
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+def test_prometheus_config_and_rules_pass_promtool():
+    promtool = tool("promtool")
+    config = run([promtool, "check", "config", str(DEPLOY / "prometheus/prometheus.yml")])
+    assert config.returncode == 0, config.stdout + config.stderr
+    assert "SUCCESS" in config.stdout and "alerts.yml" in config.stdout  # rule file resolved
+    rules = run([promtool, "check", "rules", str(DEPLOY / "prometheus/alerts.yml")])
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert re.search(r"SUCCESS: \d+ rules found", rules.stdout)
+
+
+def test_alert_rules_fire_on_what_they_name_and_stay_quiet_otherwise():
+    result = run([tool("promtool"), "test", "rules", str(DEPLOY / "prometheus/alerts_test.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())
+    names = {r["alert"] for g in alerts["groups"] for r in g["rules"]}
+    tests = yaml.safe_load((DEPLOY / "prometheus/alerts_test.yml").read_text())
+    tested = {c["alertname"] for t in tests["tests"] for c in t["alert_rule_test"]}
+    assert names == tested  # every alert has a unit test
+    # The issue's list: error ratio, task latency, dead letters, outbox, no renderer consuming.
+    assert {
+        "SnapshotApiErrorRatioHigh",
+        "SnapshotTaskLatencyHigh",
+        "SnapshotJobsDeadLettered",
+        "SnapshotOutboxBacklog",
+        "SnapshotNoRendererConsuming",
+    } <= names
+    for group in alerts["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in ("page", "warn"), rule["alert"]
+            assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_prometheus_discovers_every_renderer_replica_by_dns():
+    config = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    renderer = jobs["renderer"]
+    assert "static_configs" not in renderer
+    (dns,) = renderer["dns_sd_configs"]
+    assert dns["names"] == ["renderer"] and dns["type"] == "A" and dns["port"] == 9100
+    assert jobs["api"]["dns_sd_configs"][0]["port"] == 8000
+    broker = jobs["rabbitmq"]
+    assert broker["metrics_path"] == "/metrics/detailed"
+    assert broker["static_configs"][0]["targets"] == ["rabbitmq:15692"]
+    assert config["rule_files"] == ["alerts.yml"]
+
+
+def compose_command() -> list[str]:
+    """`docker compose` when the plugin is there, else Debian's `docker-compose`."""
+    docker = shutil.which("docker")
+    if docker and run([docker, "compose", "version"]).returncode == 0:
+        return [docker, "compose"]
+    return [tool("docker-compose")]
+
+
+def compose_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS and not k.startswith("COMPOSE")}
+    return {**env, **SECRETS, **overrides}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The compose file as the Compose implementation resolves it (interpolated, merged)."""
+    result = run([*compose_command(), "-f", "docker-compose.yml", "config"], env=compose_env())
+    assert result.returncode == 0, result.stderr
+    resolved: dict[str, Any] = yaml.safe_load(result.stdout)
+    return resolved
+
+
+def test_compose_file_parses_and_requires_its_secrets(compose):
+    assert set(compose["services"]) == {
+        "postgres",
+        "rabbitmq",
+        "migrate",
+        "api",
+        "renderer",
+        "prometheus",
+        "grafana",
+    }
+    for secret, value in SECRETS.items():
+        env = compose_env()
+        del env[secret]
+        missing = run([*compose_command(), "-f", "docker-compose.yml", "config"], env=env)
+        assert missing.returncode != 0, f"{secret} is not required"
+        assert secret in missing.stdout + missing.stderr
+        assert value not in (ROOT / "docker-compose.yml").read_text()
+    text = json.dumps(compose)
+    assert SECRETS["SNAPSHOT_API_JWT_SECRET"] in text  # it does reach the services
+
+
+def _volumes(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["target"]: v for v in service.get("volumes", [])}
+
+
+def test_compose_services_are_wired_for_scaling_and_health(compose):
+    s = compose["services"]
+    for name in ("postgres", "rabbitmq"):
+        assert s[name]["healthcheck"]["test"], name
+    renderer, api, migrate = s["renderer"], s["api"], s["migrate"]
+    # `--scale renderer=N` needs no fixed name and no host port.
+    assert "container_name" not in renderer and "ports" not in renderer
+    store = "/var/lib/snapshots/store"
+    assert _volumes(renderer)[store]["source"] == "store"
+    assert not _volumes(renderer)[store].get("read_only", False)
+    assert _volumes(api)[store]["source"] == "store" and _volumes(api)[store]["read_only"] is True
+    assert "store" in compose["volumes"]
+    # The one-off migration runs before the API; both need healthy backends.
+    assert migrate["command"] == ["snapshot-api", "migrate"] and migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert api["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert renderer["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    # Both services reach the broker with the same credentials, not RabbitMQ's guest user
+    # (guest may only connect from localhost).
+    amqp = api["environment"]["SNAPSHOT_API_AMQP_URL"]
+    assert amqp == renderer["environment"]["SNAPSHOT_RENDERER_AMQP_URL"]
+    assert "guest" not in amqp and SECRETS["RABBITMQ_PASSWORD"] in amqp
+    assert s["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"] == SECRETS["RABBITMQ_PASSWORD"]
+    # Builds point at the Dockerfiles in deploy/docker.
+    for name, dockerfile in (("api", "api"), ("migrate", "api"), ("renderer", "renderer")):
+        build = s[name]["build"]
+        assert (Path(build["context"]) / build["dockerfile"]).resolve() == (
+            DEPLOY / f"docker/{dockerfile}.Dockerfile"
+        ), name
+
+
+def test_compose_monitoring_uses_the_deploy_files(compose):
+    s = compose["services"]
+    plugins = _volumes(s["rabbitmq"])["/etc/rabbitmq/enabled_plugins"]
+    assert Path(plugins["source"]).resolve() == DEPLOY / "rabbitmq/enabled_plugins"
+    assert "rabbitmq_prometheus" in (DEPLOY / "rabbitmq/enabled_plugins").read_text()
+    prometheus = _volumes(s["prometheus"])["/etc/prometheus"]
+    assert Path(prometheus["source"]).resolve() == DEPLOY / "prometheus"
+    grafana = _volumes(s["grafana"])
+    assert Path(grafana["/etc/grafana/provisioning"]["source"]).resolve() == (
+        DEPLOY / "grafana/provisioning"
+    )
+    assert Path(grafana["/etc/grafana/dashboards"]["source"]).resolve() == (
+        DEPLOY / "grafana/dashboards"
+    )
+    provisioning = DEPLOY / "grafana/provisioning"
+    providers = yaml.safe_load((provisioning / "dashboards/snapshots.yml").read_text())
+    assert providers["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+    sources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())
+    (source,) = sources["datasources"]
+    assert (source["uid"], source["url"]) == ("prometheus", "http://prometheus:9090")
+
+
+def test_dashboard_has_the_panels_operators_need():
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/snapshots.json").read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert dashboard["uid"] == "room-snapshots"
+    exprs = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in panels}
+    wanted = {  # the issue's panels, by the metric each must show
+        "request rate": "snapshot_api_request_duration_seconds_count",
+        "request latency": "snapshot_api_request_duration_seconds_bucket",
+        "render rate": "snapshot_renderer_render_duration_seconds_count",
+        "render p95": "snapshot_renderer_render_duration_seconds_bucket",
+        "cache hit ratio by layer": "snapshot_renderer_cache_requests_total",
+        "queue depth": "snapshot_api_queue_messages",
+        "task outcomes": "snapshot_api_task_latency_seconds_count",
+        "renderer count": 'up{job="renderer"}',
+    }
+    for what, needle in wanted.items():
+        assert any(needle in e for e in exprs.values()), what
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "prometheus", panel["title"]
+        assert panel["targets"] and all(t["expr"].strip() for t in panel["targets"])
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("service", ["api", "renderer"])
+def test_dockerfiles_are_multi_stage_locked_single_package_and_unprivileged(service):
+    text = (DEPLOY / f"docker/{service}.Dockerfile").read_text()
+    package = f"snapshot-{service}"
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", text, re.MULTILINE)
+    assert len(stages) >= 2 and stages[0][1] == "build"
+    syncs = re.findall(r"uv sync ([^\n]+)", text)
+    assert syncs and all("--frozen" in s and f"--package {package}" in s for s in syncs)
+    assert all("--no-dev" in s for s in syncs)
+    assert "COPY pyproject.toml uv.lock" in text
+    other = "renderer" if service == "api" else "api"
+    # Only the other service's pyproject.toml (uv checks the lock file against it), no code.
+    assert f"COPY {other}-service {other}-service" not in text
+    # The venv is built at the path it runs from: console scripts keep absolute shebangs.
+    assert (
+        "WORKDIR /app" in text.split("FROM")[2]
+        and "COPY --from=build /app/.venv /app/.venv" in text
+    )
+    user = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n?.*healthz", text, re.MULTILINE)
+    if service == "renderer":
+        for lib in ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fontconfig"):
+            assert lib in text, lib
+        for font in ("fonts-noto-core", "fonts-noto-cjk", "fonts-noto-color-emoji"):
+            assert font in text, font
+    else:
+        assert "weasyprint" not in text.lower() and "pango" not in text
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
