@@ -14,7 +14,12 @@ from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.services.access import Actor
 from snapshot_api.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="HS256 JWT with sub, name, roles, exp")
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="JWT signed with the configured algorithm (HS256 by default, or RS256):"
+    " `sub` and `exp` required; `name`, `roles` (`admin`) optional; `iss`/`aud` when configured",
+)
 
 
 def get_settings(request: Request) -> Settings:
@@ -38,12 +43,15 @@ RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 
 
 def current_user(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
         raise Unauthorized("Send 'Authorization: Bearer <token>'")
-    return decode_token(credentials.credentials, settings)
+    user = decode_token(credentials.credentials, settings)
+    request.state.user = user  # for the audit entry of a denied attempt (denials.py)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

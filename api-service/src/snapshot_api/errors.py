@@ -31,6 +31,14 @@ class Unauthorized(ApiError):
     status, code, title = 401, "unauthorized", "Authentication required"
     headers = {"WWW-Authenticate": 'Bearer realm="room-snapshots"'}
 
+    def __init__(self, detail: str | None = None, *, invalid_token: bool = False) -> None:
+        super().__init__(detail)
+        if invalid_token:  # RFC 6750 §3: a token was sent and refused
+            self.headers = {
+                "WWW-Authenticate": 'Bearer realm="room-snapshots", error="invalid_token",'
+                f' error_description="{self.detail}"'
+            }
+
 
 class Forbidden(ApiError):
     """The caller is known but their role does not allow this."""
@@ -66,6 +74,16 @@ class BodyTooLarge(ApiError):
     """The request body exceeds the configured limit."""
 
     status, code, title = 413, "body_too_large", "Request body too large"
+
+
+class RangeNotSatisfiable(ApiError):
+    """The Range header asks for bytes past the end of the file."""
+
+    status, code, title = 416, "range_not_satisfiable", "Range not satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"The file has {size} bytes", size=size)
+        self.headers = {"Content-Range": f"bytes */{size}"}
 
 
 class SnapshotTooLarge(ApiError):

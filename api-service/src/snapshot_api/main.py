@@ -43,7 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    settings.secret  # noqa: B018 - refuse to start without a signing secret
+    settings.verification_key  # noqa: B018 - refuse to start without a key for tokens
     setup_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="Room Snapshots API",

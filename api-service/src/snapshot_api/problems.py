@@ -9,9 +9,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from snapshot_api import errors
+from snapshot_api import denials, errors, openapi
 from snapshot_api.metrics import PROBLEMS
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def problem(
     title: str,
     detail: str | None = None,
     headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
     **extra: Any,
 ) -> JSONResponse:
     PROBLEMS.labels(code=code).inc()
@@ -39,12 +41,18 @@ def problem(
         "request_id": getattr(request.state, "request_id", None),
         **extra,
     }
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type=PROBLEM_JSON, background=background
+    )
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ApiError)
-    return problem(request, exc.status, exc.code, exc.title, exc.detail, exc.headers, **exc.extra)
+    denied = isinstance(exc, errors.Unauthorized | errors.Forbidden | errors.NotFound)
+    audit_later = denials.record_later(request, exc.status) if denied else None
+    return problem(
+        request, exc.status, exc.code, exc.title, exc.detail, exc.headers, audit_later, **exc.extra
+    )
 
 
 def _clean_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -86,7 +94,10 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error")
-    return problem(request, 500, "internal_error", "Internal server error")
+    # Starlette answers this one outside every middleware, so the request id is added here.
+    request_id = getattr(request.state, "request_id", None)
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return problem(request, 500, "internal_error", "Internal server error", headers=headers)
 
 
 DATABASE_DOWN: tuple[type[Exception], ...] = (
@@ -100,6 +111,8 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 
 
 def install(app: FastAPI) -> None:
+    """Route every error to a problem document, and document the problems in OpenAPI."""
+    openapi.install(app)
     app.add_exception_handler(errors.ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)

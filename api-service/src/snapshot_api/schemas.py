@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from snapshot_shared.messages import RenderOptions, Section
 
+from snapshot_api.text import check_line, text_problem
+
 Role = Literal["owner", "editor", "viewer"]
 Kind = Literal["message", "note", "decision"]
 MAX_BODY_BYTES = 16 * 1024
+FIRST_YEAR, LAST_YEAR = 1970, 2099
+# The same rules as text.py, written as patterns so the OpenAPI schema states them too.
+_LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+Line = Annotated[str, StringConstraints(pattern=f"^{_LINE_CHAR}*$"), AfterValidator(check_line)]
+NonBlankLine = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{_LINE_CHAR}*[^\s\x00-\x1f\x7f-\x9f]{_LINE_CHAR}*$"),
+    AfterValidator(check_line),
+]
+Timestamp = Annotated[
+    AwareDatetime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^(19[7-9][0-9]|20[0-9][0-9])-",
+            "description": f"RFC 3339 date-time with a zone, years {FIRST_YEAR}–{LAST_YEAR}",
+        }
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -28,7 +54,7 @@ class Strict(BaseModel):
 
 
 class RoomCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[NonBlankLine, Field(min_length=1, max_length=200)]
 
     @field_validator("name")
     @classmethod
@@ -40,20 +66,28 @@ class RoomCreate(Strict):
 
 class MemberPut(Strict):
     role: Role
-    display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    display_name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
 
 
 class MessageIn(Strict):
-    body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)]
+    body: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_BODY_BYTES,
+            pattern=r"^[^\x00]*$",
+            description=f"Plain text, at most {MAX_BODY_BYTES} bytes of UTF-8, no NUL",
+        ),
+    ]
     kind: Kind = "message"
 
     @field_validator("body")
     @classmethod
     def _size_in_bytes(cls, value: str) -> str:
+        if problem := text_problem(value):
+            raise ValueError(f"body {problem}")
         if len(value.encode("utf-8")) > MAX_BODY_BYTES:
             raise ValueError(f"body is over {MAX_BODY_BYTES} bytes of UTF-8")
-        if "\x00" in value:
-            raise ValueError("body must not contain NUL characters")
         return value
 
 
@@ -72,14 +106,21 @@ MessagePost = Annotated[
 
 
 class SnapshotScope(Strict):
-    from_: Annotated[AwareDatetime | None, Field(alias="from")] = None
-    to: AwareDatetime | None = None
+    from_: Annotated[Timestamp | None, Field(alias="from")] = None
+    to: Timestamp | None = None
     sections: Annotated[list[Section], Field(min_length=1, max_length=2)] = [
         "members",
         "messages",
     ]
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _within_limits(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(f"must be in the years {FIRST_YEAR} to {LAST_YEAR}")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> SnapshotScope:
@@ -90,9 +131,27 @@ class SnapshotScope(Strict):
         return self
 
 
+TIMEZONES = frozenset(zoneinfo.available_timezones())
+
+
+class SnapshotOptions(RenderOptions):
+    """The render options, with the title and time zone rules spelled out for OpenAPI."""
+
+    title: Annotated[Line, Field(max_length=200)] | None = None
+    timezone: Annotated[str, Field(json_schema_extra={"enum": sorted(TIMEZONES)})] = "UTC"
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _listed_timezone(cls, value: Any) -> Any:
+        """Only IANA names the schema lists (no file system look-up for anything else)."""
+        if isinstance(value, str) and value not in TIMEZONES:
+            raise ValueError("unknown time zone; use an IANA name such as Europe/Berlin")
+        return value
+
+
 class SnapshotRequest(Strict):
     scope: SnapshotScope = SnapshotScope()
-    options: RenderOptions = RenderOptions()
+    options: SnapshotOptions = SnapshotOptions()
 
 
 # ---- responses ---------------------------------------------------------------------------
@@ -187,6 +246,25 @@ class Snapshot(BaseModel):
 class SnapshotList(BaseModel):
     items: list[Snapshot]
     next_cursor: str | None
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; ``code`` is stable, other members may be added."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    instance: str
+    request_id: str | None
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["up", "down"]]
 
 
 class AuditEntry(BaseModel):

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PostgresDsn, SecretStr, model_validator
+from jwt.algorithms import RSAAlgorithm
+from jwt.exceptions import InvalidKeyError
+from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from snapshot_shared.settings import CommonSettings
 
 DEV_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
+JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512"]
+MIN_RSA_BITS = 2048
+ClaimValue = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class Settings(CommonSettings, BaseSettings):
@@ -24,7 +30,11 @@ class Settings(CommonSettings, BaseSettings):
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1)] = os.cpu_count() or 1
     jwt_secret: SecretStr | None = None
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: JwtAlgorithm = "HS256"
+    jwt_public_key: str | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: ClaimValue | None = None
+    jwt_audience: ClaimValue | None = None
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 2**20
     max_snapshot_messages: Annotated[int, Field(ge=1)] = 20_000
@@ -34,8 +44,23 @@ class Settings(CommonSettings, BaseSettings):
     status_prefetch: Annotated[int, Field(ge=1)] = 64
     reaper_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
 
+    _public_key: Any = PrivateAttr(default=None)
+
+    @property
+    def asymmetric(self) -> bool:
+        """True when tokens are verified with an RSA public key (RS256/384/512)."""
+        return self.jwt_algorithm.startswith("RS")
+
     @model_validator(mode="after")
-    def _safe_secret(self) -> Settings:
+    def _safe_keys(self) -> Settings:
+        if self.asymmetric:
+            self._public_key = _load_public_key(self.jwt_public_key, self.jwt_public_key_file)
+            return self
+        if self.jwt_public_key is not None or self.jwt_public_key_file is not None:
+            raise ValueError(
+                f"SNAPSHOT_API_JWT_PUBLIC_KEY(_FILE) needs SNAPSHOT_API_JWT_ALGORITHM=RS256,"
+                f" RS384 or RS512 (it is {self.jwt_algorithm})"
+            )
         if self.jwt_secret is None and self.env == "development":
             self.jwt_secret = SecretStr(DEV_JWT_SECRET)
         elif self.jwt_secret is not None and self.env != "development":
@@ -53,12 +78,45 @@ class Settings(CommonSettings, BaseSettings):
 
     @property
     def secret(self) -> str:
+        """The HS* signing secret (``make token``, tests); RS* deployments have none."""
+        if self.asymmetric:
+            raise RuntimeError(
+                f"SNAPSHOT_API_JWT_ALGORITHM={self.jwt_algorithm}: the API holds only the public"
+                " key and cannot sign tokens; your identity provider issues them"
+            )
         if self.jwt_secret is None:
             raise RuntimeError(
                 "SNAPSHOT_API_JWT_SECRET is required outside development"
                 " (SNAPSHOT_API_ENV=development allows a built-in one)"
             )
         return self.jwt_secret.get_secret_value()
+
+    @property
+    def verification_key(self) -> Any:
+        """What verifies a token's signature: the RSA public key, or the HS* secret."""
+        return self._public_key if self.asymmetric else self.secret
+
+
+def _load_public_key(inline: str | None, path: Path | None) -> Any:
+    """The RSA public key from PEM text or a PEM file; refuses private keys and non-RSA keys."""
+    if (inline is None) == (path is None):
+        raise ValueError(
+            "RS* algorithms need exactly one of SNAPSHOT_API_JWT_PUBLIC_KEY (PEM text) or"
+            " SNAPSHOT_API_JWT_PUBLIC_KEY_FILE (path to a PEM file)"
+        )
+    try:
+        pem = inline if inline is not None else Path(path or "").read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"SNAPSHOT_API_JWT_PUBLIC_KEY_FILE cannot be read: {exc}") from exc
+    if "PRIVATE KEY" in pem:
+        raise ValueError("SNAPSHOT_API_JWT_PUBLIC_KEY must be a public key, not a private key")
+    try:
+        key = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(pem.replace("\\n", "\n").strip())
+    except (InvalidKeyError, ValueError, TypeError) as exc:
+        raise ValueError("SNAPSHOT_API_JWT_PUBLIC_KEY is not a PEM-encoded RSA public key") from exc
+    if key.key_size < MIN_RSA_BITS:
+        raise ValueError(f"SNAPSHOT_API_JWT_PUBLIC_KEY must be at least {MIN_RSA_BITS} bits")
+    return key
 
 
 @lru_cache(maxsize=1)

@@ -19,10 +19,11 @@ FROM rooms r WHERE r.id = $1
 GET_ROLE = "SELECT role FROM members WHERE room_id = $1 AND user_id = $2"
 GET_NAME = "SELECT display_name FROM members WHERE room_id = $1 AND user_id = $2"
 UPSERT_MEMBER = """
-INSERT INTO members (room_id, user_id, display_name, role) VALUES ($1, $2, $3, $4)
+INSERT INTO members (room_id, user_id, display_name, role)
+VALUES ($1, $2, COALESCE(NULLIF($3, ''), $2), $4)
 ON CONFLICT (room_id, user_id) DO UPDATE
    SET role = EXCLUDED.role,
-       display_name = COALESCE(NULLIF(EXCLUDED.display_name, ''), members.display_name)
+       display_name = COALESCE(NULLIF($3, ''), members.display_name)
 RETURNING room_id, user_id, display_name, role, joined_at, (xmax = 0) AS created
 """
 COUNT_OWNERS = "SELECT count(*) FROM members WHERE room_id = $1 AND role = 'owner'"
@@ -54,9 +55,11 @@ async def display_name(conn: Conn, room_id: UUID, user_id: str) -> str | None:
 
 
 async def upsert_member(
-    conn: Conn, room_id: UUID, user_id: str, display_name: str, role: str
+    conn: Conn, room_id: UUID, user_id: str, display_name: str | None, role: str
 ) -> asyncpg.Record:
-    return await conn.fetchrow(UPSERT_MEMBER, room_id, user_id, display_name, role)
+    """Add or change a member; a new member without a display name is shown by user id, an
+    existing one keeps theirs. ``created`` says whether the row is new."""
+    return await conn.fetchrow(UPSERT_MEMBER, room_id, user_id, display_name or "", role)
 
 
 async def count_owners(conn: Conn, room_id: UUID) -> int:

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from snapshot_api.deps import CurrentUser, PoolDep
+from snapshot_api.openapi import problem_responses
 from snapshot_api.schemas import (
     Member,
     MemberPut,
@@ -20,15 +21,19 @@ from snapshot_api.schemas import (
 from snapshot_api.services import messages, rooms
 
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
-UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
+UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s/\x00-\x1f\x7f-\x9f]+$")]
+READ = problem_responses(401, 404, 422, 503)
+WRITE = problem_responses(400, 401, 403, 404, 413, 422, 503)
 
 
-@router.post("", status_code=201, response_model=Room)
+@router.post(
+    "", status_code=201, response_model=Room, responses=problem_responses(400, 401, 413, 422, 503)
+)
 async def create_room(body: RoomCreate, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
     return await rooms.create_room(pool, user, body.name)
 
 
-@router.get("/{room_id}", response_model=Room)
+@router.get("/{room_id}", response_model=Room, responses=READ)
 async def get_room(room_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
     return await rooms.get_room(pool, user, room_id)
 
@@ -36,7 +41,11 @@ async def get_room(room_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str,
 @router.put(
     "/{room_id}/members/{user_id}",
     response_model=Member,
-    responses={201: {"model": Member, "description": "Member added"}},
+    responses={
+        201: {"model": Member, "description": "Member added"},
+        **WRITE,
+        **problem_responses(409),
+    },
 )
 async def put_member(
     room_id: UUID,
@@ -53,7 +62,12 @@ async def put_member(
     return member
 
 
-@router.post("/{room_id}/messages", status_code=201, response_model=Message | list[Message])
+@router.post(
+    "/{room_id}/messages",
+    status_code=201,
+    response_model=Message | list[Message],
+    responses=WRITE,
+)
 async def post_messages(
     room_id: UUID, body: Annotated[MessagePost, Body()], user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any] | list[dict[str, Any]]:
@@ -61,7 +75,7 @@ async def post_messages(
     return created if hasattr(body, "messages") else created[0]
 
 
-@router.get("/{room_id}/messages", response_model=MessageList)
+@router.get("/{room_id}/messages", response_model=MessageList, responses=READ)
 async def list_messages(
     room_id: UUID,
     user: CurrentUser,

@@ -6,20 +6,35 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.responses import FileResponse
 
 from snapshot_api.deps import ActorDep, PoolDep, RelayDep, SettingsDep
 from snapshot_api.metrics import SNAPSHOTS_CREATED
+from snapshot_api.openapi import problem_responses
+from snapshot_api.responses import PdfFile, check_range
 from snapshot_api.schemas import Snapshot, SnapshotAccepted, SnapshotList, SnapshotRequest
 from snapshot_api.services import downloads, queries, snapshots
 
 router = APIRouter(prefix="/api/v1", tags=["snapshots"])
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$"),
 ]
+READ = problem_responses(401, 404, 422, 503)
+PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The PDF", "content": PDF},
+    206: {"description": "The requested byte range of the PDF", "content": PDF},
+    304: {"description": "Not modified (`If-None-Match` matched the ETag)"},
+    **problem_responses(401, 404, 409, 416, 422, 503),
+}
 
 
-@router.post("/rooms/{room_id}/snapshots", status_code=202, response_model=SnapshotAccepted)
+@router.post(
+    "/rooms/{room_id}/snapshots",
+    status_code=202,
+    response_model=SnapshotAccepted,
+    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+)
 async def create_snapshot(
     room_id: UUID,
     actor: ActorDep,
@@ -47,7 +62,7 @@ async def create_snapshot(
     }
 
 
-@router.get("/rooms/{room_id}/snapshots", response_model=SnapshotList)
+@router.get("/rooms/{room_id}/snapshots", response_model=SnapshotList, responses=READ)
 async def list_snapshots(
     room_id: UUID,
     actor: ActorDep,
@@ -58,22 +73,22 @@ async def list_snapshots(
     return await queries.list_page(pool, actor, room_id, cursor, limit)
 
 
-@router.get("/snapshots/{snapshot_id}", response_model=Snapshot)
+@router.get("/snapshots/{snapshot_id}", response_model=Snapshot, responses=READ)
 async def get_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> dict[str, Any]:
     return await queries.get(pool, actor, snapshot_id)
 
 
-@router.delete("/snapshots/{snapshot_id}", status_code=204)
+@router.delete(
+    "/snapshots/{snapshot_id}",
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
 async def delete_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> Response:
     await queries.delete(pool, actor, snapshot_id)
     return Response(status_code=204)
 
 
-@router.get(
-    "/snapshots/{snapshot_id}/download",
-    response_class=FileResponse,
-    responses={200: {"content": {"application/pdf": {}}}, 304: {}, 206: {}},
-)
+@router.get("/snapshots/{snapshot_id}/download", response_class=PdfFile, responses=DOWNLOAD)
 async def download(
     snapshot_id: UUID, actor: ActorDep, pool: PoolDep, settings: SettingsDep, request: Request
 ) -> Response:
@@ -85,7 +100,10 @@ async def download(
     }
     if _matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
-    return FileResponse(
+    check_range(
+        request.headers.get("range"), request.headers.get("if-range"), found.etag, found.size
+    )
+    return PdfFile(
         found.path,
         media_type="application/pdf",
         headers=headers,

@@ -10,7 +10,7 @@ import asyncpg
 
 from snapshot_api.auth import User
 from snapshot_api.db import messages, rooms
-from snapshot_api.pagination import decode_cursor, encode_cursor
+from snapshot_api.pagination import decode_position, encode_cursor
 from snapshot_api.schemas import MessageBatch, MessageIn
 from snapshot_api.services.access import require_role
 
@@ -38,7 +38,7 @@ async def page(
     pool: asyncpg.Pool, user: User, room_id: UUID, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     await require_role(pool, room_id, user, "viewer")
-    after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    after = decode_position(cursor) if cursor else 0
     async with pool.acquire() as conn:
         rows = await messages.page(conn, room_id, after, limit + 1)
     more = len(rows) > limit

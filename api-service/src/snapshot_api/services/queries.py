@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from snapshot_api.db import audit, snapshots
-from snapshot_api.errors import InvalidRequest, NotFound
-from snapshot_api.pagination import decode_cursor, encode_cursor
+from snapshot_api.errors import NotFound
+from snapshot_api.pagination import decode_time_and_id, encode_cursor
 from snapshot_api.services.access import Actor, require_role
 from snapshot_api.services.tasks import task_view
 
@@ -74,13 +73,7 @@ async def list_page(
     pool: asyncpg.Pool, actor: Actor, room_id: UUID, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     await require_role(pool, room_id, actor.user, "viewer")
-    before = None
-    if cursor:
-        at, sid = decode_cursor(cursor, 2)
-        try:
-            before = (dt.datetime.fromisoformat(at), UUID(sid))
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest("cursor: not a cursor this API issued") from exc
+    before = decode_time_and_id(cursor) if cursor else None
     rows = await snapshots.list_page(pool, room_id, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -44,8 +44,6 @@ async def put_member(
         current = await rooms.get_role(conn, room_id, user_id)
         if current == "owner" and role != "owner" and await rooms.count_owners(conn, room_id) <= 1:
             raise LastOwner("The room's last owner cannot step down; make another owner first")
-        row = await rooms.upsert_member(conn, room_id, user_id, display_name or "", role)
-        if not row["display_name"]:
-            row = await rooms.upsert_member(conn, room_id, user_id, user_id, role)
+        row = await rooms.upsert_member(conn, room_id, user_id, display_name, role)
     member = {k: row[k] for k in ("room_id", "user_id", "display_name", "role", "joined_at")}
     return member, bool(row["created"])

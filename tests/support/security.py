@@ -1,0 +1,141 @@
+"""Helpers of the security tests: a room with one member of each role and a completed snapshot,
+the audit rows of a request, and the checks every problem answer must pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+from snapshot_shared import store
+from snapshot_shared.messages import Artifact, StatusEvent, encode
+
+from support.api import Api
+from support.services import AMQP_URL
+from support.waiting import until
+
+OWNER, EDITOR, VIEWER, STRANGER, ADMIN = "olivia", "eddie", "vera", "mallory", "ada"
+FAKE_PDF = b"%PDF-1.7\n" + b"0" * 4000 + b"\n%%EOF\n"
+# What no problem document may contain: tracebacks, SQL, file system paths, driver names.
+LEAKS = re.compile(
+    r"Traceback|File \"|\.py\b|/work/|/usr/|/tmp/|site-packages|asyncpg|psycopg|"
+    r"\bSELECT\b|\bINSERT\b|\bUPDATE\b|\bDELETE FROM\b|\bWHERE\b|syntax error|pydantic\.dev",
+)
+
+
+@dataclass
+class World:
+    """Room ``room`` (owner, editor, viewer) with a completed snapshot; ``other_*`` belong to
+    a room of ``ivan`` that none of them is in."""
+
+    room: str
+    snapshot: str
+    task: str
+    other_room: str
+    other_snapshot: str
+    other_task: str
+
+
+async def build_world(api: Api) -> World:
+    room = await api.room(OWNER, "Security review")
+    await api.add_member(room, EDITOR, "editor")
+    await api.add_member(room, VIEWER, "viewer")
+    await api.post_messages(room, ["first", "second"], user=EDITOR)
+    created = await api.snapshot(room)
+    assert created.status_code == 202, created.text
+    await complete(api, created.json())
+    other_room = await api.room("ivan", "Ivan's private room")
+    await api.post_messages(other_room, ["private"], user="ivan")
+    other = await api.snapshot(other_room, user="ivan")
+    assert other.status_code == 202, other.text
+    await complete(api, other.json(), user="ivan")
+    return World(
+        room,
+        created.json()["snapshot_id"],
+        created.json()["task_id"],
+        other_room,
+        other.json()["snapshot_id"],
+        other.json()["task_id"],
+    )
+
+
+async def complete(api: Api, accepted: dict[str, Any], user: str = OWNER) -> None:
+    """Finish a snapshot the way a renderer would: a PDF in the store, a ``completed`` event."""
+    key = hashlib.sha256(accepted["content_hash"].encode() + b"|test").hexdigest()
+    path = store.pdf_path(api.settings.store_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(FAKE_PDF)
+    event = StatusEvent(
+        task_id=accepted["task_id"],
+        snapshot_id=accepted["snapshot_id"],
+        event="completed",
+        progress=100,
+        phase="completed",
+        cache="miss",
+        artifact=Artifact(
+            key=key,
+            bytes=len(FAKE_PDF),
+            pages=1,
+            pdf_sha256=hashlib.sha256(FAKE_PDF).hexdigest(),
+        ),
+        at=dt.datetime.now(dt.UTC),
+    )
+    body, _ = encode(event)
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=api.settings.topology.status_queue,
+        )
+    finally:
+        await connection.close()
+
+    async def done() -> bool:
+        r = await api.client.get(f"/api/v1/tasks/{accepted['task_id']}", headers=api.auth(user))
+        return r.json().get("status") == "completed"
+
+    await until(done, what="the snapshot to complete")
+
+
+async def audit_rows(database_url: str, request_id: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return list(
+            await conn.fetch("SELECT * FROM audit WHERE request_id = $1 ORDER BY id", request_id)
+        )
+    finally:
+        await conn.close()
+
+
+async def table_counts(database_url: str) -> dict[str, int]:
+    """Rows per table, to prove that a refused request wrote nothing."""
+    tables = ("rooms", "members", "messages", "payloads", "snapshots", "tasks", "outbox")
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+    finally:
+        await conn.close()
+
+
+def request_id() -> str:
+    return f"sec-{uuid.uuid4().hex}"
+
+
+def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """A problem document with a stable code, the request id, and nothing leaked."""
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["content-type"] == "application/problem+json", r.headers
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status and body["type"] == f"/problems/{body['code']}"
+    assert body["request_id"] == r.headers["x-request-id"]
+    if code is not None:
+        assert body["code"] == code, body
+    assert not LEAKS.search(r.text), r.text
+    return body
