@@ -6,7 +6,7 @@ import signal
 
 import pytest
 from support.pdf import pdf_text
-from support.stack import Stack
+from support.stack import Stack, running
 
 MESSAGES = [
     f"Timeline entry {i:02d}: budget line {i * 7} reviewed and " + "agreed " * (i % 9)
@@ -16,13 +16,8 @@ MESSAGES = [
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
-        s.start_api()
-        s.start_renderer()
+    with running() as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _snapshot(stack: Stack, room: str, user: str) -> dict:

@@ -13,18 +13,13 @@ import time
 import httpx
 import pytest
 from support.outages import broker_down, database_down
-from support.stack import Stack
+from support.stack import Stack, running
 
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
-        s.start_api()
-        s.start_renderer()
+    with running() as s:
         yield s
-    finally:
-        s.stop()
 
 
 def new_room(stack: Stack, name: str, n: int = 5) -> str:

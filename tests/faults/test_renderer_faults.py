@@ -10,27 +10,20 @@ import time
 
 import pytest
 from support.pdf import pdf_text
-from support.stack import Stack
+from support.stack import Stack, running
 
 CRASH_MARKER = "crash-test-marker-7f3a"
 
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack(
-        renderer_env={
-            "SNAPSHOT_API_DELIVERY_LIMIT": "2",
-            "SNAPSHOT_RENDERER_DELIVERY_LIMIT": "2",
-            "SNAPSHOT_RENDERER_CRASH_TEST_MARKER": CRASH_MARKER,
-            "SNAPSHOT_RENDERER_SHUTDOWN_GRACE_SECONDS": "60",
-        }
-    )
-    try:
-        s.start_api()
-        s.start_renderer()
+    with running(
+        SNAPSHOT_API_DELIVERY_LIMIT="2",
+        SNAPSHOT_RENDERER_DELIVERY_LIMIT="2",
+        SNAPSHOT_RENDERER_CRASH_TEST_MARKER=CRASH_MARKER,
+        SNAPSHOT_RENDERER_SHUTDOWN_GRACE_SECONDS="60",
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def room_with(stack: Stack, name: str, n: int) -> str:

@@ -15,18 +15,13 @@ import pytest
 from snapshot_shared.messages import RenderJob, encode
 from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology
 from support.services import AMQP_URL
-from support.stack import Stack
+from support.stack import Stack, running
 
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
-        s.start_api()
-        s.start_renderer()
+    with running() as s:
         yield s
-    finally:
-        s.stop()
 
 
 def completed_snapshot(stack: Stack, name: str, n: int = 40) -> dict:

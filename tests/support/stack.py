@@ -4,6 +4,7 @@ database, queue prefix and store, driven over HTTP like a client would."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +130,8 @@ class Stack:
         self.renderers.clear()
         drop_database(self.database_url)
         delete_topology(self.prefix)
+        shutil.rmtree(self.store, ignore_errors=True)
+        shutil.rmtree(self.env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
     # --- client --------------------------------------------------------------------------
     def token(self, user: str, admin: bool = False) -> str:
@@ -162,3 +167,16 @@ class Stack:
                     return task
                 time.sleep(0.05)
         raise AssertionError(f"task {task_id} not terminal after {timeout}s\n{self.log_tail()}")
+
+
+@contextmanager
+def running(renderers: int = 1, **env: str) -> Iterator[Stack]:
+    """A started stack (API + ``renderers`` renderers, ``env`` for both), stopped afterwards."""
+    stack = Stack(renderer_env=env or None)
+    try:
+        stack.start_api()
+        for _ in range(renderers):
+            stack.start_renderer()
+        yield stack
+    finally:
+        stack.stop()

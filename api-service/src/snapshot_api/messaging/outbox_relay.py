@@ -14,6 +14,7 @@ import logging
 import aio_pika
 import asyncpg
 
+from snapshot_api.background import BackgroundLoop
 from snapshot_api.db import outbox
 from snapshot_api.messaging.broker import Broker
 from snapshot_api.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
@@ -22,27 +23,18 @@ log = logging.getLogger(__name__)
 BATCH = 100
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
+    name = "outbox-relay"
+
     def __init__(self, pool: asyncpg.Pool, broker: Broker, poll_seconds: float) -> None:
+        super().__init__()
         self.pool = pool
         self.broker = broker
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
         self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         await self.broker.connected.wait()

@@ -10,6 +10,7 @@ import logging
 
 import asyncpg
 
+from snapshot_api.background import BackgroundLoop
 from snapshot_api.db import snapshots, tasks
 
 log = logging.getLogger(__name__)
@@ -17,22 +18,13 @@ BATCH = 100
 MESSAGE = "The render did not finish before the task deadline"
 
 
-class Reaper:
+class Reaper(BackgroundLoop):
+    name = "task-reaper"
+
     def __init__(self, pool: asyncpg.Pool, interval_seconds: float) -> None:
+        super().__init__()
         self.pool = pool
         self.interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="task-reaper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         while True:

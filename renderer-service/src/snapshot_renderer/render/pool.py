@@ -119,6 +119,7 @@ class RenderPool:
             proc.kill("timeout")
             with contextlib.suppress(Exception):
                 await future
+            await self._in_thread(proc.process.join, 5.0)  # gone before we report it
             raise RenderTimeout(f"render exceeded {budget:g} s; its worker was stopped") from None
         except (EOFError, OSError):
             proc.killed_for = proc.killed_for or "crashed"
