@@ -209,10 +209,13 @@ class JobHandler:
                     "render_ms": round(result.seconds * 1000, 1),
                 },
             )
-            await self._publisher.progress(target, 90, "storing")
-            await self._disk.write(key, entry)
+            await self._disk.write(key, entry)  # stored first: a broker hiccup loses nothing
             self._locks.forget(key)
         self._memory.put(key, entry)
+        try:  # progress is advisory
+            await asyncio.wait_for(self._publisher.progress(target, 90, "storing"), 10)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not report progress: %s", exc)
         return entry, "miss", result.seconds * 1000
 
     async def _settle(
