@@ -1,0 +1,62 @@
+"""The bench's own rooms, created through the API like a client would (batches of 500)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import httpx
+
+OWNER = "olivia"
+MEMBERS = (("eddie", "editor", "Eddie Example"), ("vera", "viewer", "Vera Example"))
+BATCH = 500
+_VOCABULARY = (
+    "budget review ship launch design sprint retro customer feedback metrics latency render "
+    "queue cache snapshot timeline decision note agreed follow up owner deadline draft final "
+    "numbers chart slide room member invite export archive quarter planning risk blocker"
+)
+_WORDS = _VOCABULARY.split()
+KINDS = ("message", "message", "message", "message", "note", "decision")
+
+
+def text_bodies(count: int, seed: int = 1) -> list[str]:
+    """Plain English-like bodies of 60–240 characters, with the odd line break."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(10, 40))]
+        if i % 7 == 0:
+            words.insert(len(words) // 2, "\n")
+        out.append(f"#{i} " + " ".join(words).replace(" \n ", "\n").capitalize())
+    return out
+
+
+def cjk_bodies(count: int, chars: int, seed: int = 2) -> list[str]:
+    """Bodies of random common CJK ideographs: every new glyph grows the embedded font subset,
+    which is how a 100-message room makes a ~1 MB PDF that still renders in seconds."""
+    rng = random.Random(seed)
+    return ["".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(chars)) for _ in range(count)]
+
+
+def _batches(bodies: list[str]) -> Iterator[list[dict[str, str]]]:
+    for start in range(0, len(bodies), BATCH):
+        chunk = bodies[start : start + BATCH]
+        yield [{"body": b, "kind": KINDS[(start + i) % len(KINDS)]} for i, b in enumerate(chunk)]
+
+
+def create_room(client: httpx.Client, auth: dict[str, str], name: str, bodies: list[str]) -> str:
+    """A room owned by ``OWNER`` with two more members and ``bodies`` as its messages."""
+    r = client.post("/api/v1/rooms", json={"name": name}, headers=auth)
+    r.raise_for_status()
+    room = str(r.json()["id"])
+    for user, role, display in MEMBERS:
+        r = client.put(
+            f"/api/v1/rooms/{room}/members/{user}",
+            json={"role": role, "display_name": display},
+            headers=auth,
+        )
+        r.raise_for_status()
+    for batch in _batches(bodies):
+        r = client.post(f"/api/v1/rooms/{room}/messages", json={"messages": batch}, headers=auth)
+        r.raise_for_status()
+    return room
