@@ -186,12 +186,18 @@ def run_mode(lr: LoadRun, ep: Endpoints, mode: str, rate_target: float) -> list[
     best_post = lr.highest_rate(f"{mode}.c.post", ep.post, known["post"])
     best_health = lr.highest_rate(f"{mode}.c.healthz", ep.health, known["healthz"])
     cap = lr.plan.max_search_rate
+    post_text = f"{best_post:.0f}/s"
+    if best_post == 0:  # even the slowest probe missed: show how far
+        probes = [v for k, v in lr.raw.items() if k.startswith(f"{mode}.c.post")]
+        slowest = min(probes, key=lambda r: r["rate"], default=None)
+        if slowest is not None:
+            post_text = f"none (p99 {p99_text(slowest)} at {slowest['rate']}/s)"
     health_text = f"/healthz {best_health:.0f}/s" + (" (search cap)" if best_health >= cap else "")
     rows.append(
         Row(
             f"1c {mode}",
             f"highest open-loop rate with POST p99 ≤ {lr.plan.p99_goal_ms:g} ms",
-            f"{best_post:.0f}/s",
+            post_text,
             health_text,
             ratio(best_post, best_health),
             f"≥ {rate_target:,.0f}/s",
