@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from snapshot_api.auth import User, decode_token
@@ -65,3 +65,10 @@ def current_actor(request: Request, user: CurrentUser) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+# Keyset pagination parameters shared by every list endpoint.
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="next_cursor of the previous page")
+]
+Limit = Annotated[int, Query(ge=1, le=200)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from snapshot_api.db import audit
-from snapshot_api.deps import CurrentUser, PoolDep
+from snapshot_api.deps import CurrentUser, Cursor, Limit, PoolDep
 from snapshot_api.errors import Forbidden
 from snapshot_api.openapi import problem_responses
 from snapshot_api.pagination import decode_position, encode_cursor
@@ -41,8 +41,8 @@ async def metrics_summary(
 async def audit_trail(
     user: CurrentUser,
     pool: PoolDep,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
     _require_admin(user)
     before = decode_position(cursor) if cursor else None

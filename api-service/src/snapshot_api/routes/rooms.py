@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Response
 
-from snapshot_api.deps import CurrentUser, PoolDep
+from snapshot_api.deps import CurrentUser, Cursor, Limit, PoolDep
 from snapshot_api.openapi import problem_responses
 from snapshot_api.schemas import (
     Member,
@@ -80,7 +80,7 @@ async def list_messages(
     room_id: UUID,
     user: CurrentUser,
     pool: PoolDep,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
     return await messages.page(pool, user, room_id, cursor, limit)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 
-from snapshot_api.deps import ActorDep, PoolDep, RelayDep, SettingsDep
+from snapshot_api.deps import ActorDep, Cursor, Limit, PoolDep, RelayDep, SettingsDep
 from snapshot_api.metrics import SNAPSHOTS_CREATED
 from snapshot_api.openapi import problem_responses
 from snapshot_api.responses import PdfFile, check_range
@@ -67,8 +67,8 @@ async def list_snapshots(
     room_id: UUID,
     actor: ActorDep,
     pool: PoolDep,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
     return await queries.list_page(pool, actor, room_id, cursor, limit)
 
