@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from snapshot_shared.hashing import canonical_json, content_hash, iso_utc
+from snapshot_shared.hashing import (
+    HASH_VERSION,
+    canonical_json,
+    content_hash,
+    content_hash_canonical,
+    iso_utc,
+    sha256_hex,
+)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
 json_values = st.recursive(
@@ -52,6 +59,20 @@ def test_options_and_template_are_part_of_the_hash(payload):
     assert content_hash(payload, OPTIONS, "snapshot-v2") != base
 
 
+@given(payloads, st.sampled_from(["snapshot", "snapshot-v2", 'quo"te\\é']))
+def test_the_hash_is_the_sha256_of_the_canonical_document(payload, template):
+    """The spliced fast path hashes exactly the canonical JSON of the whole document."""
+    document = {
+        "hash_version": HASH_VERSION,
+        "payload": payload,
+        "options": OPTIONS,
+        "template": template,
+    }
+    expected = sha256_hex(canonical_json(document))
+    assert content_hash(payload, OPTIONS, template) == expected
+    assert content_hash_canonical(canonical_json(payload), OPTIONS, template) == expected
+
+
 def test_canonical_json_is_compact_sorted_utf8():
     assert canonical_json({"b": 1, "a": "é", "c": [1, {"z": 0, "y": None}]}) == (
         '{"a":"é","b":1,"c":[1,{"y":null,"z":0}]}'.encode()
@@ -63,6 +84,8 @@ def test_timestamps_are_utc_with_z_whatever_the_zone():
     a = dt.datetime(2026, 11, 25, 11, 0, tzinfo=berlin)
     b = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
     assert iso_utc(a) == iso_utc(b) == "2026-11-25T10:00:00.000000Z"
+    with_micros = dt.datetime(2026, 2, 3, 4, 5, 6, 7, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert iso_utc(with_micros) == "2026-02-03T09:05:06.000007Z"
     assert canonical_json({"at": a}) == canonical_json({"at": b})
 
 

@@ -19,7 +19,8 @@ def iso_utc(value: dt.datetime) -> str:
     """Format an aware datetime as UTC ISO-8601 with microseconds and a ``Z`` suffix."""
     if value.tzinfo is None:
         raise ValueError("naive datetimes are not allowed in canonical content")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"  # isoformat is ~4x faster than strftime
 
 
 def _default(value: Any) -> Any:
@@ -48,16 +49,23 @@ def sha256_hex(data: bytes) -> str:
 
 def content_hash(payload: dict[str, Any], options: dict[str, Any], template: str) -> str:
     """SHA-256 of the canonical JSON of the room payload, the options and the template name."""
-    return sha256_hex(
-        canonical_json(
-            {
-                "hash_version": HASH_VERSION,
-                "payload": payload,
-                "options": options,
-                "template": template,
-            }
-        )
-    )
+    return content_hash_canonical(canonical_json(payload), options, template)
+
+
+def content_hash_canonical(canonical_payload: bytes, options: dict[str, Any], template: str) -> str:
+    """``content_hash`` for a payload already in canonical JSON, without serializing it again.
+
+    The hashed document is ``{"hash_version","options","payload","template"}``: its keys are
+    already in sorted order, so splicing the canonical parts yields the canonical whole.
+    """
+    digest = hashlib.sha256(b'{"hash_version":%d,"options":' % HASH_VERSION)
+    digest.update(canonical_json(options))
+    digest.update(b',"payload":')
+    digest.update(canonical_payload)
+    digest.update(b',"template":')
+    digest.update(canonical_json(template))
+    digest.update(b"}")
+    return digest.hexdigest()
 
 
 def render_key(content_hash_hex: str, renderer_fingerprint: str) -> str:

@@ -136,7 +136,7 @@ def encode(model: BaseModel, gzip_threshold: int | None = None) -> tuple[bytes, 
     """JSON bytes of ``model``, gzip-compressed when larger than ``gzip_threshold``."""
     body = model.model_dump_json().encode("utf-8")
     if gzip_threshold is not None and len(body) > gzip_threshold:
-        return gzip.compress(body, compresslevel=5, mtime=0), GZIP
+        return gzip.compress(body, compresslevel=1, mtime=0), GZIP
     return body, None
 
 
