@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 
 import asyncpg
 import pytest
@@ -16,6 +17,7 @@ from support.security import EDITOR, OWNER, VIEWER, assert_problem, table_counts
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 LIMIT = 8
+CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -134,6 +136,13 @@ async def test_frozen_payload_holds_exactly_the_scope(api, database_url):
         assert when(scope["from"]) <= when(message["created_at"]) <= when(scope["to"])
     assert set(payload) == {"room", "sections", "members", "messages", "as_of"}
     assert set(payload["room"]) == {"id", "name", "created_at"} and payload["room"]["id"] == room
+    # Canonical timestamps (DESIGN §3): UTC, microseconds, "Z", the same instant as posted.
+    stamps = [payload["room"]["created_at"], payload["as_of"]]
+    stamps += [m["created_at"] for m in payload["messages"]]
+    assert all(CANONICAL_TS.fullmatch(s) for s in stamps), stamps
+    assert [when(m["created_at"]) for m in payload["messages"]] == [
+        when(m["created_at"]) for m in posted[1:4]
+    ]
     assert when(payload["as_of"]) == when(posted[3]["created_at"])
     snapshot = (
         await api.client.get(
@@ -154,6 +163,7 @@ async def test_frozen_payload_holds_exactly_the_scope(api, database_url):
     ]
     for member in payload["members"]:
         assert set(member) == {"user_id", "display_name", "role", "joined_at"}
+        assert CANONICAL_TS.fullmatch(member["joined_at"]), member
 
     # Section order does not matter; a message posted later changes nothing already frozen.
     both = await api.snapshot(room, user=EDITOR, body={"scope": {**scope}})

@@ -22,17 +22,17 @@ _bearer = HTTPBearer(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-def get_relay(request: Request) -> OutboxRelay:
+async def get_relay(request: Request) -> OutboxRelay:
     relay: OutboxRelay = request.app.state.relay
     return relay
 
@@ -42,7 +42,7 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 
 
-def current_user(
+async def current_user(
     request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -57,7 +57,7 @@ def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def current_actor(request: Request, user: CurrentUser) -> Actor:
+async def current_actor(request: Request, user: CurrentUser) -> Actor:
     client = request.client.host if request.client else None
     return Actor(
         user=user, request_id=getattr(request.state, "request_id", None), client_addr=client

@@ -10,11 +10,25 @@ import asyncpg
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
-INSERT = """
-INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
-                       message_count, idempotency_key, request_hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING created_at
+# A new snapshot with its payload, task, outbox row and audit entry: one statement, so one
+# round trip and atomic without BEGIN/COMMIT. Foreign keys between the sibling inserts are
+# checked at the end of the statement, when all of them are in place.
+CREATE = """
+WITH payload AS (
+  INSERT INTO payloads (content_hash, body_gzip, bytes) VALUES ($7, $11, $12)
+  ON CONFLICT (content_hash) DO NOTHING
+), snapshot AS (
+  INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
+                         message_count, idempotency_key, request_hash)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+), task AS (
+  INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($13, $1, $14, $15)
+), job AS (
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id)
+  VALUES ($13, $16, $17, $18, $19)
+)
+INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
+VALUES ($3, 'snapshot.create', $2, $1, 'accepted', $19, $20)
 """
 _COLUMNS = """
 s.id, s.room_id, s.requested_by, s.created_at, s.scope, s.options, s.template,
@@ -54,21 +68,39 @@ WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'rendering')
 MARK_RENDERING = "UPDATE snapshots SET status = 'rendering' WHERE id = $1 AND status = 'queued'"
 
 
-async def insert(conn: asyncpg.Connection, **values: Any) -> dt.datetime:
-    created: dt.datetime = await conn.fetchval(
-        INSERT,
-        values["id"],
-        values["room_id"],
-        values["requested_by"],
-        values["scope"],
-        values["options"],
-        values["template"],
-        values["content_hash"],
-        values["message_count"],
-        values["idempotency_key"],
-        values["request_hash"],
+async def create(
+    conn: Conn,
+    snapshot: dict[str, Any],
+    payload_gzip: bytes,
+    payload_bytes: int,
+    job: dict[str, Any],
+    client_addr: str | None,
+) -> None:
+    """Insert the snapshot (``snapshot``: the columns of ``snapshots``), its payload unless
+    stored already, its task and outbox row (``job``) and the ``snapshot.create`` audit entry."""
+    await conn.execute(
+        CREATE,
+        snapshot["id"],
+        snapshot["room_id"],
+        snapshot["requested_by"],
+        snapshot["scope"],
+        snapshot["options"],
+        snapshot["template"],
+        snapshot["content_hash"],
+        snapshot["message_count"],
+        snapshot["idempotency_key"],
+        snapshot["request_hash"],
+        payload_gzip,
+        payload_bytes,
+        job["task_id"],
+        job["created_at"],
+        job["deadline"],
+        job["routing_key"],
+        job["body"],
+        job["content_encoding"],
+        job["request_id"],
+        client_addr,
     )
-    return created
 
 
 async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:

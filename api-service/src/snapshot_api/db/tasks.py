@@ -11,8 +11,7 @@ import asyncpg
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 INSERT = """
-INSERT INTO tasks (id, snapshot_id, deadline) VALUES ($1, $2, now() + make_interval(secs => $3))
-RETURNING created_at
+INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($1, $2, $3, $4)
 """
 GET_WITH_ROOM = """
 SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
@@ -49,12 +48,13 @@ WHERE id = $1
 
 
 async def insert(
-    conn: asyncpg.Connection, task_id: UUID, snapshot_id: UUID, deadline_seconds: float
-) -> dt.datetime:
-    created: dt.datetime = await conn.fetchval(
-        INSERT, task_id, snapshot_id, float(deadline_seconds)
-    )
-    return created
+    conn: asyncpg.Connection,
+    task_id: UUID,
+    snapshot_id: UUID,
+    created_at: dt.datetime,
+    deadline: dt.datetime,
+) -> None:
+    await conn.execute(INSERT, task_id, snapshot_id, created_at, deadline)
 
 
 async def get_with_room(conn: Conn, task_id: UUID) -> asyncpg.Record | None:

@@ -16,6 +16,45 @@ from snapshot_api.db import outbox, payloads, tasks
 from snapshot_api.settings import Settings
 
 
+def build(
+    settings: Settings,
+    snapshot_id: UUID,
+    content_hash: str,
+    options: dict[str, Any],
+    template: str,
+    payload: dict[str, Any],
+    request_id: str | None,
+    verify_store: bool = False,
+) -> dict[str, Any]:
+    """A new task's id, times and encoded render job: the values of its ``tasks`` and
+    ``outbox`` rows."""
+    task_id = uuid.uuid4()
+    created_at = dt.datetime.now(dt.UTC)
+    deadline = created_at + dt.timedelta(seconds=settings.task_deadline_seconds)
+    job = RenderJob(
+        task_id=task_id,
+        snapshot_id=snapshot_id,
+        content_hash=content_hash,
+        template=template,
+        options=options,
+        payload=payload,
+        requested_at=created_at,
+        request_id=request_id,
+        deadline=deadline,
+        verify_store=verify_store,
+    )
+    body, encoding = encode(job, settings.gzip_threshold_bytes)
+    return {
+        "task_id": task_id,
+        "created_at": created_at,
+        "deadline": deadline,
+        "routing_key": JOBS_ROUTING_KEY,
+        "body": body,
+        "content_encoding": encoding,
+        "request_id": request_id,
+    }
+
+
 async def enqueue(
     conn: asyncpg.Connection,
     settings: Settings,
@@ -28,22 +67,14 @@ async def enqueue(
     verify_store: bool = False,
 ) -> UUID:
     """Insert a queued task and its render job (published by the outbox relay after commit)."""
-    task_id = uuid.uuid4()
-    created_at = await tasks.insert(conn, task_id, snapshot_id, settings.task_deadline_seconds)
-    job = RenderJob(
-        task_id=task_id,
-        snapshot_id=snapshot_id,
-        content_hash=content_hash,
-        template=template,
-        options=options,
-        payload=payload,
-        requested_at=created_at,
-        request_id=request_id,
-        deadline=created_at + dt.timedelta(seconds=settings.task_deadline_seconds),
-        verify_store=verify_store,
+    job = build(
+        settings, snapshot_id, content_hash, options, template, payload, request_id, verify_store
     )
-    body, encoding = encode(job, settings.gzip_threshold_bytes)
-    await outbox.insert(conn, task_id, JOBS_ROUTING_KEY, body, encoding, request_id)
+    await tasks.insert(conn, job["task_id"], snapshot_id, job["created_at"], job["deadline"])
+    await outbox.insert(
+        conn, job["task_id"], JOBS_ROUTING_KEY, job["body"], job["content_encoding"], request_id
+    )
+    task_id: UUID = job["task_id"]
     return task_id
 
 

@@ -1,24 +1,27 @@
-"""Snapshot creation: freeze the room in scope, hash it, persist everything in one transaction."""
+"""Snapshot creation: freeze the room in scope, hash it, persist everything in one statement."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from snapshot_shared.hashing import canonical_json, content_hash, iso_utc, sha256_hex
+from snapshot_shared.hashing import canonical_json, content_hash_canonical, sha256_hex
 from snapshot_shared.messages import DEFAULT_TEMPLATE
 
-from snapshot_api.db import audit, messages, payloads, rooms, snapshots
-from snapshot_api.errors import IdempotencyMismatch, NotFound, SnapshotTooLarge
+from snapshot_api.db import freeze as freeze_db
+from snapshot_api.db import snapshots
+from snapshot_api.errors import Forbidden, IdempotencyMismatch, NotFound, SnapshotTooLarge
 from snapshot_api.schemas import SnapshotRequest
 from snapshot_api.services import render_jobs
-from snapshot_api.services.access import Actor, require_role
+from snapshot_api.services.access import ROLE_RANK, Actor, require_role
 from snapshot_api.settings import Settings
 
-MAX_ATTEMPTS = 3  # serialization conflicts between concurrent creates are retried
+MAX_ATTEMPTS = 3  # a concurrent create with the same Idempotency-Key is retried as a replay
 
 
 @dataclass(frozen=True)
@@ -38,21 +41,24 @@ async def create(
     request: SnapshotRequest,
     idempotency_key: str | None,
 ) -> Created:
-    """Persist snapshot + task + payload + outbox row + audit entry atomically."""
+    """Freeze the room (one read), then persist snapshot + payload + task + outbox row + audit
+    entry in one atomic statement. Two round trips on the usual path, no BEGIN/COMMIT."""
     request_hash = sha256_hex(canonical_json(_request_doc(room_id, request)))
     for attempt in range(MAX_ATTEMPTS):
         try:
-            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-                return await _create_in_tx(
+            async with pool.acquire() as conn:
+                return await _create(
                     conn, settings, actor, room_id, request, idempotency_key, request_hash
                 )
-        except (asyncpg.SerializationError, asyncpg.UniqueViolationError):
+        except asyncpg.UniqueViolationError:  # the same Idempotency-Key, concurrently
             if attempt == MAX_ATTEMPTS - 1:
                 raise
+        except asyncpg.ForeignKeyViolationError as exc:  # the room was deleted meanwhile
+            raise NotFound("Room not found") from exc
     raise AssertionError("unreachable")
 
 
-async def _create_in_tx(
+async def _create(
     conn: asyncpg.Connection,
     settings: Settings,
     actor: Actor,
@@ -61,10 +67,10 @@ async def _create_in_tx(
     idempotency_key: str | None,
     request_hash: str,
 ) -> Created:
-    await require_role(conn, room_id, actor.user, "editor")
     if idempotency_key is not None:
         existing = await snapshots.by_idempotency_key(conn, actor.user.id, idempotency_key)
         if existing is not None:
+            await require_role(conn, room_id, actor.user, "editor")
             if existing["request_hash"] != request_hash:
                 raise IdempotencyMismatch(
                     "This Idempotency-Key was used with a different request body"
@@ -76,84 +82,78 @@ async def _create_in_tx(
                 existing["task_status"],
                 reused=True,
             )
-    payload, count = await freeze(conn, room_id, request, settings.max_snapshot_messages)
+    payload, count = await freeze(conn, actor, room_id, request, settings.max_snapshot_messages)
+    canonical = canonical_json(payload)
     options = request.options.model_dump(mode="json")
-    digest = content_hash(payload, options, DEFAULT_TEMPLATE)
-    await payloads.store(conn, digest, canonical_json(payload))
+    digest = content_hash_canonical(canonical, options, DEFAULT_TEMPLATE)
     snapshot_id = uuid.uuid4()
-    await snapshots.insert(
+    job = render_jobs.build(
+        settings, snapshot_id, digest, options, DEFAULT_TEMPLATE, payload, actor.request_id
+    )
+    await snapshots.create(
         conn,
-        id=snapshot_id,
-        room_id=room_id,
-        requested_by=actor.user.id,
-        scope=request.scope.model_dump(mode="json", by_alias=True),
-        options=options,
-        template=DEFAULT_TEMPLATE,
-        content_hash=digest,
-        message_count=count,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
+        {
+            "id": snapshot_id,
+            "room_id": room_id,
+            "requested_by": actor.user.id,
+            "scope": request.scope.model_dump(mode="json", by_alias=True),
+            "options": options,
+            "template": DEFAULT_TEMPLATE,
+            "content_hash": digest,
+            "message_count": count,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+        },
+        gzip.compress(canonical, 1, mtime=0),
+        len(canonical),
+        job,
+        actor.client_addr,
     )
-    task_id = await render_jobs.enqueue(
-        conn, settings, snapshot_id, digest, options, DEFAULT_TEMPLATE, payload, actor.request_id
-    )
-    await audit.record(conn, actor.audit, "snapshot.create", "accepted", room_id, snapshot_id)
-    return Created(snapshot_id, task_id, digest, "queued", reused=False)
+    return Created(snapshot_id, job["task_id"], digest, "queued", reused=False)
 
 
 async def freeze(
-    conn: asyncpg.Connection, room_id: UUID, request: SnapshotRequest, max_messages: int
+    conn: asyncpg.Connection,
+    actor: Actor,
+    room_id: UUID,
+    request: SnapshotRequest,
+    max_messages: int,
 ) -> tuple[dict[str, Any], int]:
-    """The room's data within scope, as canonical-ready JSON (timestamps as UTC ``Z``)."""
-    room = await rooms.get_room(conn, room_id)
-    if room is None:
-        raise NotFound("Room not found")
+    """The room's data within scope, as canonical-ready JSON (timestamps as UTC ``Z``), after
+    checking that the caller may create snapshots in the room (404 / 403 otherwise)."""
     scope = request.scope
+    row = await freeze_db.read(
+        conn,
+        room_id,
+        actor.user.id,
+        is_admin=actor.user.is_admin,
+        members="members" in scope.sections,
+        messages="messages" in scope.sections,
+        since=scope.from_,
+        until=scope.to,
+        limit=max_messages + 1,
+    )
+    if row is None or (row["role"] is None and not actor.user.is_admin):
+        raise NotFound("Room not found")
+    role = row["role"] or "owner"  # an admin acts as an owner everywhere
+    if ROLE_RANK[role] < ROLE_RANK["editor"]:
+        raise Forbidden(f"This needs the editor role or higher; you are {role}")
+    members = json.loads(row["members"]) if row["members"] is not None else []
+    messages = freeze_db.messages_of(row["messages"])
+    if len(messages) > max_messages:
+        raise SnapshotTooLarge(
+            f"The scope holds more than {max_messages} messages, the limit per snapshot;"
+            " narrow scope.from/scope.to",
+            limit=max_messages,
+        )
     payload: dict[str, Any] = {
-        "room": {
-            "id": str(room["id"]),
-            "name": room["name"],
-            "created_at": iso_utc(room["created_at"]),
-        },
+        "room": {"id": row["id"], "name": row["name"], "created_at": row["created_at"]},
         "sections": [s for s in ("members", "messages") if s in scope.sections],
-        "members": [],
-        "messages": [],
-        "as_of": None,
+        "members": members,
+        "messages": messages,
+        "as_of": messages[-1]["created_at"] if messages else None,
     }
-    if "members" in scope.sections:
-        payload["members"] = [
-            {
-                "user_id": m["user_id"],
-                "display_name": m["display_name"],
-                "role": m["role"],
-                "joined_at": iso_utc(m["joined_at"]),
-            }
-            for m in await rooms.list_members(conn, room_id)
-        ]
-    count = 0
-    if "messages" in scope.sections:
-        rows = await messages.freeze(conn, room_id, scope.from_, scope.to, max_messages + 1)
-        if len(rows) > max_messages:
-            raise SnapshotTooLarge(
-                f"The scope holds more than {max_messages} messages, the limit per snapshot;"
-                " narrow scope.from/scope.to",
-                limit=max_messages,
-            )
-        payload["messages"] = [
-            {
-                "id": str(r["id"]),
-                "author_id": r["author_id"],
-                "author_name": r["author_name"],
-                "created_at": iso_utc(r["created_at"]),
-                "body": r["body"],
-                "kind": r["kind"],
-            }
-            for r in rows
-        ]
-        count = len(rows)
-        if rows:
-            payload["as_of"] = iso_utc(rows[-1]["created_at"])
-    return payload, count
+    return payload, len(messages)
 
 
 def _request_doc(room_id: UUID, request: SnapshotRequest) -> dict[str, Any]:
