@@ -141,13 +141,12 @@ class JobHandler:
             raise BadJob("content hash does not match the job's payload, options and template")
         key = job_render_key(job.content_hash, self._fingerprint)
         started = time.perf_counter()
-        await self._publisher.progress(target, 5, "started")
-        await self._publisher.progress(target, 10, "cache_lookup")
         entry, cache = await self._lookup(key, job.verify_store)
         render_ms = (time.perf_counter() - started) * 1000
-        if entry is None:
+        if entry is None:  # a hit reports only ``completed``: it is done before anyone polls
             if _past(job.deadline):
                 raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
+            await self._publisher.progress(target, 5, "started")
             await self._publisher.progress(target, 20, "rendering")
             entry, cache, render_ms = await self._render_once(key, job, target)
         await self._publisher.completed(target, key, entry, cache, render_ms)
