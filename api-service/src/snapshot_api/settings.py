@@ -39,7 +39,7 @@ class Settings(CommonSettings, BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 2**20
     max_snapshot_messages: Annotated[int, Field(ge=1)] = 20_000
     task_deadline_seconds: Annotated[int, Field(ge=5)] = 600
-    gzip_threshold_bytes: Annotated[int, Field(ge=0)] = 64 * 1024
+    gzip_threshold_bytes: Annotated[int, Field(ge=0)] = 1024
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     status_prefetch: Annotated[int, Field(ge=1)] = 64
     reaper_interval_seconds: Annotated[float, Field(gt=0)] = 5.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -11,11 +10,14 @@ INSERT = """
 INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id)
 VALUES ($1, $2, $3, $4, $5) RETURNING id
 """
-CLAIM = """
-SELECT id, task_id, routing_key, body, content_encoding, request_id FROM outbox
-WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+# Taken (deleted) in the relay's transaction, which commits only after every publish was
+# confirmed; a failed publish rolls the transaction back and the rows are pending again.
+TAKE = """
+DELETE FROM outbox WHERE id IN (
+  SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+RETURNING id, task_id, routing_key, body, content_encoding, request_id
 """
-DELETE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
 
 
@@ -32,12 +34,9 @@ async def insert(
     )
 
 
-async def claim(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(CLAIM, limit))
-
-
-async def delete(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
-    await conn.execute(DELETE, list(ids))
+async def take(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Up to ``limit`` pending rows, oldest first, deleted within the caller's transaction."""
+    return sorted(await conn.fetch(TAKE, limit), key=lambda r: r["id"])
 
 
 async def backlog(conn: asyncpg.Connection | asyncpg.Pool) -> int:
