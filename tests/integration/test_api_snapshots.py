@@ -11,9 +11,10 @@ import uuid
 import aio_pika
 import asyncpg
 import pytest
+from snapshot_api.services.tasks import apply_event
 from snapshot_shared import store
 from snapshot_shared.hashing import canonical_json, content_hash
-from snapshot_shared.messages import Artifact, StatusEvent, decode_job, encode
+from snapshot_shared.messages import Artifact, EventError, StatusEvent, decode_job, encode
 from support.api import running_api, settings_for
 from support.services import AMQP_URL
 from support.waiting import next_message, until
@@ -193,6 +194,56 @@ async def _progress_at_least(api, task_id: str, progress: int) -> dict | None:
 async def _status_is(api, task_id: str, status: str) -> dict | None:
     task = await _task(api, task_id)
     return task if task["status"] == status else None
+
+
+async def _states(conn: asyncpg.Connection, task_id: str) -> dict:
+    row = await conn.fetchrow(
+        "SELECT t.status, t.progress, t.phase, t.error_code, t.completed_at,"
+        " s.status AS snapshot_status, s.error_code AS snapshot_error, s.artifact_key"
+        " FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id WHERE t.id = $1",
+        uuid.UUID(task_id),
+    )
+    return dict(row)
+
+
+async def test_applying_an_event_is_forward_only_and_the_snapshot_follows(api, database_url):
+    """``apply_event`` against the real database: what changes, and what is ignored."""
+    room = await api.room("olivia", "Events room")
+    await api.post_messages(room, ["one"])
+    first, second = (await api.snapshot(room)).json(), (await api.snapshot(room)).json()
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await apply_event(conn, _event(first, "progress", 40, phase="rendering"))
+        assert not await apply_event(conn, _event(first, "progress", 30, phase="behind"))
+        assert not await apply_event(conn, _event(first, "started", 5, phase="started"))
+        other_snapshot = {**first, "snapshot_id": str(uuid.uuid4())}
+        assert not await apply_event(conn, _event(other_snapshot, "failed", 100))
+        unknown_task = {**first, "task_id": str(uuid.uuid4())}
+        assert not await apply_event(conn, _event(unknown_task, "started", 5))
+        state = await _states(conn, first["task_id"])
+        assert (state["status"], state["progress"]) == ("rendering", 40)
+        assert state["phase"] == "rendering"
+        assert state["snapshot_status"] == "rendering"
+
+        timeout = EventError(code="render_timeout", message="The render took too long")
+        failed = _event(first, "failed", 100, phase="failed", error=timeout)
+        assert await apply_event(conn, failed)
+        assert not await apply_event(conn, failed)  # a duplicate changes nothing
+        artifact = Artifact(key="a" * 64, bytes=10, pages=1, pdf_sha256="b" * 64)
+        late = _event(first, "completed", 100, cache="miss", artifact=artifact)
+        assert not await apply_event(conn, late)  # nothing leaves a terminal state
+        state = await _states(conn, first["task_id"])
+        assert (state["status"], state["error_code"]) == ("failed", "render_timeout")
+        assert state["completed_at"] is not None and state["artifact_key"] is None
+        assert (state["snapshot_status"], state["snapshot_error"]) == ("failed", "render_timeout")
+
+        done = _event(second, "completed", 100, cache="memory", artifact=artifact)
+        assert await apply_event(conn, done)  # straight from queued: a cache hit's one event
+        state = await _states(conn, second["task_id"])
+        assert (state["status"], state["progress"]) == ("completed", 100)
+        assert (state["snapshot_status"], state["artifact_key"]) == ("completed", "a" * 64)
+    finally:
+        await conn.close()
 
 
 async def test_snapshot_access_scope_and_size_rules(api):

@@ -56,16 +56,10 @@ WHERE s.room_id = $1 AND s.deleted_at IS NULL
 ORDER BY s.created_at DESC, s.id DESC LIMIT $4
 """
 SOFT_DELETE = "UPDATE snapshots SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"
-FINISH = """
-UPDATE snapshots SET status = $2, artifact_key = $3, artifact_bytes = $4, artifact_pages = $5,
-       pdf_sha256 = $6, error_code = $7, error_message = $8
-WHERE id = $1
-"""
 FAIL_UNFINISHED = """
 UPDATE snapshots SET status = 'failed', error_code = $2, error_message = $3
 WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'rendering')
 """
-MARK_RENDERING = "UPDATE snapshots SET status = 'rendering' WHERE id = $1 AND status = 'queued'"
 
 
 async def create(
@@ -121,24 +115,6 @@ async def list_page(
 async def soft_delete(conn: Conn, snapshot_id: UUID) -> bool:
     status: str = await conn.execute(SOFT_DELETE, snapshot_id)
     return status == "UPDATE 1"
-
-
-async def finish(conn: asyncpg.Connection, snapshot_id: UUID, status: str, **art: Any) -> None:
-    await conn.execute(
-        FINISH,
-        snapshot_id,
-        status,
-        art.get("key"),
-        art.get("bytes"),
-        art.get("pages"),
-        art.get("pdf_sha256"),
-        art.get("error_code"),
-        art.get("error_message"),
-    )
-
-
-async def mark_rendering(conn: asyncpg.Connection, snapshot_id: UUID) -> None:
-    await conn.execute(MARK_RENDERING, snapshot_id)
 
 
 async def fail_unfinished(

@@ -20,9 +20,6 @@ SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
 FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
 WHERE t.id = $1 AND s.deleted_at IS NULL
 """
-LOCK = """
-SELECT id, snapshot_id, status, progress, phase, created_at FROM tasks WHERE id = $1 FOR UPDATE
-"""
 OPEN_FOR_SNAPSHOT = """
 SELECT id FROM tasks WHERE snapshot_id = $1 AND status IN ('queued', 'rendering')
 ORDER BY created_at DESC LIMIT 1 FOR UPDATE
@@ -38,12 +35,38 @@ UPDATE tasks t SET status = 'failed', phase = 'deadline_exceeded', error_code = 
 FROM expired WHERE t.id = expired.id
 RETURNING t.id, t.snapshot_id, t.created_at, t.completed_at
 """
-UPDATE = """
-UPDATE tasks SET status = $2, progress = $3, phase = $4, cache = COALESCE($5, cache),
-       attempts = GREATEST(attempts, $6), renderer_id = COALESCE($7, renderer_id),
-       render_ms = COALESCE($8, render_ms), error_code = $9, error_message = $10,
-       started_at = COALESCE(started_at, $11), completed_at = $12
-WHERE id = $1
+# A renderer status event, applied in one statement (so one round trip, atomic without
+# BEGIN/COMMIT): the task row is locked, changed only forward (never out of a terminal state,
+# never back in progress), and its snapshot follows: rendering, completed with its artifact,
+# or failed unless it already has a PDF (a re-render may fail alone).
+APPLY_EVENT = """
+WITH cur AS (
+  SELECT id, snapshot_id, status, progress, created_at FROM tasks WHERE id = $1 FOR UPDATE
+), upd AS (
+  UPDATE tasks t SET status = $3,
+         progress = CASE WHEN $3 = 'completed' THEN 100 ELSE GREATEST($4::int, cur.progress) END,
+         phase = $5, cache = COALESCE($6, t.cache), attempts = GREATEST(t.attempts, $7),
+         renderer_id = COALESCE($8, t.renderer_id), render_ms = COALESCE($9, t.render_ms),
+         error_code = $10, error_message = $11, started_at = COALESCE(t.started_at, $12),
+         completed_at = CASE WHEN $3 IN ('completed', 'failed') THEN $12 END
+  FROM cur
+  WHERE t.id = cur.id AND cur.snapshot_id = $2 AND cur.status NOT IN ('completed', 'failed')
+    AND NOT ($3 = 'rendering' AND cur.status = 'rendering' AND $4::int <= cur.progress)
+  RETURNING cur.created_at
+), rendering AS (
+  UPDATE snapshots SET status = 'rendering'
+  WHERE id = $2 AND status = 'queued' AND $3 = 'rendering' AND EXISTS (SELECT 1 FROM upd)
+), finished AS (
+  UPDATE snapshots SET status = 'completed', artifact_key = $13, artifact_bytes = $14,
+         artifact_pages = $15, pdf_sha256 = $16, error_code = NULL, error_message = NULL
+  WHERE id = $2 AND $3 = 'completed' AND $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM upd)
+), failed AS (
+  UPDATE snapshots SET status = 'failed', error_code = $17, error_message = $18
+  WHERE id = $2 AND status IN ('queued', 'rendering') AND EXISTS (SELECT 1 FROM upd)
+    AND ($3 = 'failed' OR ($3 = 'completed' AND $13::text IS NULL))
+)
+SELECT EXISTS (SELECT 1 FROM cur WHERE snapshot_id = $2) AS found,
+       (SELECT created_at FROM upd) AS created_at
 """
 
 
@@ -61,15 +84,16 @@ async def get_with_room(conn: Conn, task_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(GET_WITH_ROOM, task_id)
 
 
-async def lock(conn: asyncpg.Connection, task_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(LOCK, task_id)
-
-
-async def update(conn: asyncpg.Connection, task_id: UUID, **v: Any) -> None:
-    await conn.execute(
-        UPDATE,
+async def apply_event(
+    conn: Conn, task_id: UUID, snapshot_id: UUID, status: str, **v: Any
+) -> asyncpg.Record:
+    """Apply one event (see ``APPLY_EVENT``): ``found`` is false for an unknown task,
+    ``created_at`` (the task's) is NULL when the event was stale or a duplicate."""
+    row: asyncpg.Record = await conn.fetchrow(
+        APPLY_EVENT,
         task_id,
-        v["status"],
+        snapshot_id,
+        status,
         v["progress"],
         v["phase"],
         v.get("cache"),
@@ -78,9 +102,15 @@ async def update(conn: asyncpg.Connection, task_id: UUID, **v: Any) -> None:
         v.get("render_ms"),
         v.get("error_code"),
         v.get("error_message"),
-        v.get("started_at"),
-        v.get("completed_at"),
+        v["at"],
+        v.get("artifact_key"),
+        v.get("artifact_bytes"),
+        v.get("artifact_pages"),
+        v.get("pdf_sha256"),
+        v.get("snapshot_error_code"),
+        v.get("snapshot_error_message"),
     )
+    return row
 
 
 async def open_for_snapshot(conn: asyncpg.Connection, snapshot_id: UUID) -> UUID | None:

@@ -10,7 +10,7 @@ import asyncpg
 from snapshot_shared.messages import StatusEvent
 
 from snapshot_api.auth import User
-from snapshot_api.db import snapshots, tasks
+from snapshot_api.db import tasks
 from snapshot_api.errors import NotFound
 from snapshot_api.metrics import TASK_LATENCY
 from snapshot_api.services.access import require_role
@@ -57,60 +57,38 @@ def task_view(row: Any, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def _next_state(current: asyncpg.Record, event: StatusEvent) -> dict[str, Any] | None:
-    """The task's new columns, or None when the event is stale or a duplicate."""
+async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEvent) -> bool:
+    """Apply one status event (one atomic statement); True when it changed the task."""
     status = _STATUS_OF_EVENT[event.event]
-    if current["status"] in TERMINAL:
-        return None
-    if (
-        status == "rendering"
-        and current["status"] == "rendering"
-        and (event.progress <= current["progress"])
-    ):
-        return None
-    terminal = status in TERMINAL
-    return {
-        "status": status,
-        "progress": 100 if status == "completed" else max(event.progress, current["progress"]),
-        "phase": event.phase or event.event,
-        "cache": event.cache,
-        "attempts": event.attempt or 0,
-        "renderer_id": event.renderer_id,
-        "render_ms": event.render_ms,
-        "error_code": event.error.code if event.error else None,
-        "error_message": event.error.message if event.error else None,
-        "started_at": event.at,
-        "completed_at": event.at if terminal else None,
-    }
-
-
-async def apply_event(conn: asyncpg.Connection, event: StatusEvent) -> bool:
-    """Apply one status event in one transaction; True when it changed the task."""
-    async with conn.transaction():
-        current = await tasks.lock(conn, event.task_id)
-        if current is None or current["snapshot_id"] != event.snapshot_id:
-            log.warning("status event for an unknown task", extra={"task_id": str(event.task_id)})
-            return False
-        change = _next_state(current, event)
-        if change is None:
-            return False
-        await tasks.update(conn, event.task_id, **change)
-        if change["status"] == "rendering":
-            await snapshots.mark_rendering(conn, event.snapshot_id)
-        elif change["status"] == "completed" and event.artifact is not None:
-            await snapshots.finish(
-                conn, event.snapshot_id, "completed", **event.artifact.model_dump()
-            )
-        else:
-            await snapshots.fail_unfinished(
-                conn,
-                [event.snapshot_id],
-                change["error_code"] or "render_failed",
-                change["error_message"] or "The render failed",
-            )
-    if change["status"] in TERMINAL:
-        latency = (event.at - current["created_at"]).total_seconds()
-        TASK_LATENCY.labels(outcome=change["status"], cache=event.cache or "none").observe(
-            max(latency, 0.0)
-        )
+    error = event.error
+    artifact = event.artifact
+    row = await tasks.apply_event(
+        conn,
+        event.task_id,
+        event.snapshot_id,
+        status,
+        progress=event.progress,
+        phase=event.phase or event.event,
+        cache=event.cache,
+        attempts=event.attempt,
+        renderer_id=event.renderer_id,
+        render_ms=event.render_ms,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        at=event.at,
+        artifact_key=artifact.key if artifact else None,
+        artifact_bytes=artifact.bytes if artifact else None,
+        artifact_pages=artifact.pages if artifact else None,
+        pdf_sha256=artifact.pdf_sha256 if artifact else None,
+        snapshot_error_code=error.code if error else "render_failed",
+        snapshot_error_message=error.message if error else "The render failed",
+    )
+    if not row["found"]:
+        log.warning("status event for an unknown task", extra={"task_id": str(event.task_id)})
+        return False
+    if row["created_at"] is None:  # stale or a duplicate: nothing changed
+        return False
+    if status in TERMINAL:
+        latency = (event.at - row["created_at"]).total_seconds()
+        TASK_LATENCY.labels(outcome=status, cache=event.cache or "none").observe(max(latency, 0.0))
     return True
