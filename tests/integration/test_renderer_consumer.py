@@ -211,6 +211,13 @@ async def test_malformed_bodies_are_dead_lettered(
         second_dead = await dead.next()
         await publish_body(exchange, b"garbage", topology.status_queue, encoding="gzip")
         third_dead = await dead.next()
+        # A well-formed job whose payload cannot be canonical JSON (NaN): refused the same way.
+        nan_job = make_job(make_payload(n_messages=1, seed=16)).model_dump(mode="json")
+        nan_job["payload"]["messages"][0]["score"] = float("nan")
+        nan_body = json.dumps(nan_job).encode()
+        await publish_body(exchange, nan_body, topology.status_queue)
+        nan_events = await events.until_terminal(uuid.UUID(nan_job["task_id"]))
+        fourth_dead = await dead.next()
 
     failed = received[-1].event
     assert [r.event.event for r in received] == ["failed"]
@@ -220,6 +227,11 @@ async def test_malformed_bodies_are_dead_lettered(
     assert first_dead.body == readable
     assert second_dead.body == b"\x00 not json {"
     assert third_dead.body == b"garbage"
+    assert [r.event.event for r in nan_events] == ["failed"]
+    nan_error = nan_events[-1].event.error
+    assert nan_error is not None and nan_error.code == "bad_job"
+    assert "canonical" in nan_error.message
+    assert fourth_dead.body == nan_body
 
 
 @pytest.mark.parametrize(
