@@ -46,7 +46,8 @@ class BenchStack(Stack):
     ) -> None:
         super().__init__(
             workers=api_workers,
-            renderer_env={
+            renderer_env={  # (shared with the API: the big rooms exceed its default limit)
+                "SNAPSHOT_API_MAX_SNAPSHOT_MESSAGES": "20000",
                 "SNAPSHOT_RENDERER_CONCURRENCY": str(renderer_concurrency),
                 "SNAPSHOT_RENDERER_RENDER_TIMEOUT_SECONDS": str(render_timeout),
                 "SNAPSHOT_RENDERER_RENDER_MEMORY_BYTES": str(render_memory),

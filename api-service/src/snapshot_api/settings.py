@@ -37,7 +37,7 @@ class Settings(CommonSettings, BaseSettings):
     jwt_audience: ClaimValue | None = None
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 2**20
-    max_snapshot_messages: Annotated[int, Field(ge=1)] = 20_000
+    max_snapshot_messages: Annotated[int, Field(ge=1)] = 5_000
     task_deadline_seconds: Annotated[int, Field(ge=5)] = 600
     gzip_threshold_bytes: Annotated[int, Field(ge=0)] = 1024
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
