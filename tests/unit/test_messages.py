@@ -7,7 +7,7 @@ import gzip
 import uuid
 
 import pytest
-from snapshot_shared.hashing import content_hash
+from snapshot_shared.hashing import canonical_json, content_hash
 from snapshot_shared.messages import (
     Artifact,
     EventError,
@@ -18,6 +18,8 @@ from snapshot_shared.messages import (
     decode_event,
     decode_job,
     encode,
+    encode_job,
+    inflate,
 )
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -53,6 +55,48 @@ def test_large_job_is_gzipped_and_round_trips():
     assert encoding == "gzip"
     assert len(body) < 20_000
     assert decode_job(body, encoding) == job
+
+
+@pytest.mark.parametrize("threshold", [None, 64 * 1024, 0], ids=["plain", "under", "gzip"])
+def test_a_spliced_job_decodes_to_the_same_job(threshold):
+    """encode_job splices canonical payload bytes into the envelope; hostile strings in the
+    envelope (a title that spells the payload slot) cannot misplace it."""
+    job = _job(body_size=3000).model_copy(
+        update={
+            "options": {**RenderOptions().model_dump(mode="json"), "title": 'x","payload":{}'},
+            "request_id": '"payload":{}',
+        }
+    )
+    canonical = canonical_json(job.payload)
+    empty = job.model_copy(update={"payload": {}})
+    body, encoding = encode_job(empty, canonical, threshold)
+    assert encoding == ("gzip" if threshold == 0 else None)
+    decoded = decode_job(body, encoding)
+    assert decoded == job
+    assert canonical_json(decoded.payload) == canonical
+    with pytest.raises(ValueError):
+        encode_job(job, canonical)  # the payload goes in as bytes only
+
+
+def test_a_gzipped_job_reuses_the_stored_payload_gzip_as_a_member():
+    job = _job(body_size=5000)
+    canonical = canonical_json(job.payload)
+    stored = gzip.compress(canonical, 1, mtime=0)
+    body, encoding = encode_job(job.model_copy(update={"payload": {}}), canonical, 0, stored)
+    assert encoding == "gzip" and stored in body
+    assert gzip.decompress(body) == inflate(body, encoding, 2**20)  # any gzip reader agrees
+    assert decode_job(body, encoding) == job
+
+
+def test_multi_member_gzip_is_bounded_and_must_be_whole():
+    two = gzip.compress(b"a" * 600, mtime=0) + gzip.compress(b"b" * 600, mtime=0)
+    assert inflate(two, "gzip", 1200) == b"a" * 600 + b"b" * 600
+    with pytest.raises(MessageDecodeError, match="too large"):
+        inflate(two, "gzip", 1199)  # the limit counts every member
+    with pytest.raises(MessageDecodeError, match="truncated"):
+        inflate(two[:-5], "gzip", 2000)
+    with pytest.raises(MessageDecodeError, match="corrupt"):
+        inflate(two + b"trailing garbage", "gzip", 2000)
 
 
 def test_status_event_round_trip_with_artifact_and_error():

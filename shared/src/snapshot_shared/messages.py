@@ -140,22 +140,63 @@ def encode(model: BaseModel, gzip_threshold: int | None = None) -> tuple[bytes, 
     return body, None
 
 
+_PAYLOAD_SLOT = b'"payload":{}'
+
+
+def encode_job(
+    job: RenderJob,
+    canonical_payload: bytes,
+    gzip_threshold: int | None = None,
+    payload_gzip: bytes | None = None,
+) -> tuple[bytes, str | None]:
+    """JSON bytes of ``job`` carrying ``canonical_payload`` (canonical JSON of the payload; the
+    model's own ``payload`` must be empty), spliced in without serializing it again.
+
+    Above ``gzip_threshold`` the body is gzip in three members: the envelope's head, the
+    payload, the envelope's tail. ``payload_gzip`` (gzip of exactly ``canonical_payload``, as
+    stored with the snapshot) is reused as the middle member, so the payload is compressed once.
+    """
+    if job.payload:
+        raise ValueError("encode_job takes the payload as canonical bytes, not in the model")
+    # The slot is found exactly once: a quote inside any JSON string is escaped as \".
+    head, slot, tail = job.model_dump_json().encode("utf-8").partition(_PAYLOAD_SLOT)
+    if not slot or _PAYLOAD_SLOT in tail:
+        raise ValueError("no unique payload slot in the serialized job")
+    head += b'"payload":'
+    if gzip_threshold is None or len(head) + len(canonical_payload) + len(tail) <= gzip_threshold:
+        return head + canonical_payload + tail, None
+    if payload_gzip is None:
+        payload_gzip = gzip.compress(canonical_payload, compresslevel=1, mtime=0)
+    head_gz = gzip.compress(head, compresslevel=1, mtime=0)
+    return head_gz + payload_gzip + gzip.compress(tail, compresslevel=1, mtime=0), GZIP
+
+
 def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
-    """The body as plain bytes: gunzipped when ``encoding`` says so, never past ``max_bytes``."""
+    """The body as plain bytes: gunzipped when ``encoding`` says so, never past ``max_bytes``.
+
+    A gzip body may hold several members (RFC 1952 §2.2); their contents are concatenated.
+    """
     if encoding in (None, "", "identity"):
         if len(body) > max_bytes:
             raise MessageDecodeError("message body too large")
         return body
     if encoding != GZIP:
         raise MessageDecodeError(f"unsupported content encoding {encoding!r}")
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        data = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise MessageDecodeError("corrupt gzip body") from exc
-    if len(data) > max_bytes or inflater.unconsumed_tail:
-        raise MessageDecodeError("message body too large once decompressed")
-    return data
+    out = bytearray()
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out += inflater.decompress(rest, max_bytes + 1 - len(out))
+        except zlib.error as exc:
+            raise MessageDecodeError("corrupt gzip body") from exc
+        if len(out) > max_bytes or inflater.unconsumed_tail:
+            raise MessageDecodeError("message body too large once decompressed")
+        if not inflater.eof:
+            raise MessageDecodeError("truncated gzip body")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
 
 
 def decode_job(body: bytes, encoding: str | None = None, max_bytes: int = 256 * 2**20) -> RenderJob:

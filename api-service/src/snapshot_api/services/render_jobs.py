@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from snapshot_shared.messages import RenderJob, encode
+from snapshot_shared.messages import RenderJob, encode_job
 from snapshot_shared.topology import JOBS_ROUTING_KEY
 
 from snapshot_api.db import outbox, payloads, tasks
@@ -22,12 +22,14 @@ def build(
     content_hash: str,
     options: dict[str, Any],
     template: str,
-    payload: dict[str, Any],
+    canonical_payload: bytes,
     request_id: str | None,
     verify_store: bool = False,
+    payload_gzip: bytes | None = None,
 ) -> dict[str, Any]:
     """A new task's id, times and encoded render job: the values of its ``tasks`` and
-    ``outbox`` rows."""
+    ``outbox`` rows. The payload goes in as canonical JSON bytes (``payload_gzip``: their
+    gzip, when the caller has it) and is neither parsed nor serialized again."""
     task_id = uuid.uuid4()
     created_at = dt.datetime.now(dt.UTC)
     deadline = created_at + dt.timedelta(seconds=settings.task_deadline_seconds)
@@ -37,13 +39,13 @@ def build(
         content_hash=content_hash,
         template=template,
         options=options,
-        payload=payload,
+        payload={},
         requested_at=created_at,
         request_id=request_id,
         deadline=deadline,
         verify_store=verify_store,
     )
-    body, encoding = encode(job, settings.gzip_threshold_bytes)
+    body, encoding = encode_job(job, canonical_payload, settings.gzip_threshold_bytes, payload_gzip)
     return {
         "task_id": task_id,
         "created_at": created_at,
@@ -62,13 +64,20 @@ async def enqueue(
     content_hash: str,
     options: dict[str, Any],
     template: str,
-    payload: dict[str, Any],
+    canonical_payload: bytes,
     request_id: str | None,
     verify_store: bool = False,
 ) -> UUID:
     """Insert a queued task and its render job (published by the outbox relay after commit)."""
     job = build(
-        settings, snapshot_id, content_hash, options, template, payload, request_id, verify_store
+        settings,
+        snapshot_id,
+        content_hash,
+        options,
+        template,
+        canonical_payload,
+        request_id,
+        verify_store,
     )
     await tasks.insert(conn, job["task_id"], snapshot_id, job["created_at"], job["deadline"])
     await outbox.insert(
@@ -100,7 +109,7 @@ async def rerender(
             snapshot["content_hash"],
             options if isinstance(options, dict) else json.loads(options),
             snapshot["template"],
-            json.loads(raw),
+            raw,
             request_id,
             verify_store=True,
         )

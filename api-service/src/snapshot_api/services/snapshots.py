@@ -87,8 +87,16 @@ async def _create(
     options = request.options.model_dump(mode="json")
     digest = content_hash_canonical(canonical, options, DEFAULT_TEMPLATE)
     snapshot_id = uuid.uuid4()
+    canonical_gzip = gzip.compress(canonical, 1, mtime=0)  # stored, and reused in the job
     job = render_jobs.build(
-        settings, snapshot_id, digest, options, DEFAULT_TEMPLATE, payload, actor.request_id
+        settings,
+        snapshot_id,
+        digest,
+        options,
+        DEFAULT_TEMPLATE,
+        canonical,
+        actor.request_id,
+        payload_gzip=canonical_gzip,
     )
     await snapshots.create(
         conn,
@@ -104,7 +112,7 @@ async def _create(
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
         },
-        gzip.compress(canonical, 1, mtime=0),
+        canonical_gzip,
         len(canonical),
         job,
         actor.client_addr,
