@@ -9,6 +9,7 @@ writes ``bench/results-quick.json`` instead, so it never overwrites a full run's
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from typing import Any
@@ -130,9 +131,9 @@ def main() -> int:
     finally:
         say("stopping the stack, dropping the database and queues")
         stack.stop()
-        if ok:
+        if ok and os.environ.get("BENCH_KEEP_LOGS", "") in ("", "0"):
             stack.discard_logs()
-        else:
+        else:  # a failed run, or BENCH_KEEP_LOGS=1
             print(f"bench: service logs kept in {stack.logs}", file=sys.stderr)
     duration = time.perf_counter() - _T0
     mode = "BENCH_QUICK=1 (reduced samples)" if plan.quick else "full"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import aio_pika
 import asyncpg
 import pytest
+from snapshot_shared.messages import decode_job
+from snapshot_shared.topology import delete as delete_topology
 from support.api import running_api, settings_for
-from support.waiting import until
+from support.services import AMQP_URL, unique
+from support.waiting import next_message, until
 
 
 @pytest.fixture
@@ -66,3 +70,46 @@ async def test_idempotency_keys_are_scoped_per_user(api):
     theirs = await api.snapshot(room, user="eddie", headers={"Idempotency-Key": "shared"})
     assert mine.status_code == theirs.status_code == 202
     assert mine.json()["snapshot_id"] != theirs.json()["snapshot_id"]
+
+
+async def test_a_worker_whose_declaration_fails_keeps_retrying_until_it_publishes(
+    database_url, tmp_path
+):
+    """Two API workers declaring the quorum queues at once can get their connection closed by
+    RabbitMQ (541 INTERNAL_ERROR, seen under ``make bench``); a worker that gave up there never
+    published. A classic queue squatting the jobs queue's name fails every declaration the same
+    way until it is removed."""
+    prefix = unique("t") + "."  # its own: the module's queues exist already
+    settings = settings_for(database_url, prefix, tmp_path)
+    broker = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await broker.channel()
+        await channel.declare_queue(settings.topology.jobs_queue, durable=True)  # classic
+        async with running_api(settings, wait_for_broker=False) as api:
+            room = await api.room()
+            await api.post_messages(room, ["accepted while the broker is not ready"])
+            accepted = await api.snapshot(room)
+            assert accepted.status_code == 202, accepted.text
+
+            async def declaration_failed() -> bool:
+                return api.app.state.broker.failed_attempts > 0
+
+            await until(declaration_failed, what="a failed declaration")
+            assert (await api.client.get("/readyz")).status_code == 503
+            await channel.queue_delete(settings.topology.jobs_queue)
+
+            async def ready() -> bool:
+                return (await api.client.get("/readyz")).status_code == 200
+
+            await until(ready, what="the API ready once the declaration succeeds")
+            jobs = await channel.get_queue(settings.topology.jobs_queue)
+            message = await next_message(jobs)
+            while message.correlation_id != accepted.json()["task_id"]:  # earlier tests' rows
+                await message.ack()
+                message = await next_message(jobs)
+            await message.ack()
+            job = decode_job(message.body, message.content_encoding)
+            assert str(job.task_id) == accepted.json()["task_id"]
+    finally:
+        await delete_topology(await broker.channel(), settings.topology)
+        await broker.close()

@@ -4,6 +4,7 @@ keeps accepting snapshots into the outbox) while RabbitMQ is down."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,7 @@ class Broker:
         self.channel: AbstractChannel | None = None
         self.declared: Declared | None = None
         self.connected = asyncio.Event()
+        self.failed_attempts = 0  # connect/declare attempts that failed before the first success
         self._on_ready: list[OnReady] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -45,21 +47,35 @@ class Broker:
         self._task = asyncio.create_task(self._connect_forever(), name="amqp-connect")
 
     async def _connect_forever(self) -> None:
+        """Connect, open the channel, declare, run the callbacks; on any failure start over.
+
+        Every step is retried, not only the connect: two API workers declaring the quorum
+        queues at the same moment can get the connection closed by RabbitMQ (541
+        INTERNAL_ERROR), and a worker that gave up there would never publish or consume.
+        """
         delay = 0.5
         while True:
+            connection: AbstractRobustConnection | None = None
             try:
-                self.connection = await aio_pika.connect_robust(self.url, timeout=5)
-                break
+                connection = await aio_pika.connect_robust(self.url, timeout=5)
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                declared = await declare(channel, self.topology)
+                for callback in self._on_ready:
+                    await callback(channel, declared)
+            except asyncio.CancelledError:  # shutting down before the broker was ready
+                await _close_quietly(connection)
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
-                log.warning("RabbitMQ not reachable (%s); retrying in %.1fs", exc, delay)
+                self.failed_attempts += 1
+                log.warning("RabbitMQ not ready (%s); retrying in %.1fs", exc, delay)
+                await _close_quietly(connection)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
-        self.declared = await declare(self.channel, self.topology)
-        for callback in self._on_ready:
-            await callback(self.channel, self.declared)
-        self.connected.set()
-        log.info("connected to RabbitMQ")
+                continue
+            self.connection, self.channel, self.declared = connection, channel, declared
+            self.connected.set()
+            log.info("connected to RabbitMQ")
+            return
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
@@ -70,3 +86,9 @@ class Broker:
                 pass
         if self.connection is not None:
             await self.connection.close()
+
+
+async def _close_quietly(connection: AbstractRobustConnection | None) -> None:
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close()
