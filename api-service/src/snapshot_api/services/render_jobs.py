@@ -48,6 +48,7 @@ def build(
     body, encoding = encode_job(job, canonical_payload, settings.gzip_threshold_bytes, payload_gzip)
     return {
         "task_id": task_id,
+        "snapshot_id": snapshot_id,
         "created_at": created_at,
         "deadline": deadline,
         "routing_key": JOBS_ROUTING_KEY,
@@ -57,31 +58,17 @@ def build(
     }
 
 
-async def enqueue(
-    conn: asyncpg.Connection,
-    settings: Settings,
-    snapshot_id: UUID,
-    content_hash: str,
-    options: dict[str, Any],
-    template: str,
-    canonical_payload: bytes,
-    request_id: str | None,
-    verify_store: bool = False,
-) -> UUID:
-    """Insert a queued task and its render job (published by the outbox relay after commit)."""
-    job = build(
-        settings,
-        snapshot_id,
-        content_hash,
-        options,
-        template,
-        canonical_payload,
-        request_id,
-        verify_store,
-    )
-    await tasks.insert(conn, job["task_id"], snapshot_id, job["created_at"], job["deadline"])
+async def enqueue(conn: asyncpg.Connection, job: dict[str, Any]) -> UUID:
+    """Insert the task and outbox row of a ``build`` job, in the caller's transaction (the
+    outbox relay publishes it after the commit)."""
+    await tasks.insert(conn, job["task_id"], job["snapshot_id"], job["created_at"], job["deadline"])
     await outbox.insert(
-        conn, job["task_id"], JOBS_ROUTING_KEY, job["body"], job["content_encoding"], request_id
+        conn,
+        job["task_id"],
+        job["routing_key"],
+        job["body"],
+        job["content_encoding"],
+        job["request_id"],
     )
     task_id: UUID = job["task_id"]
     return task_id
@@ -102,8 +89,7 @@ async def rerender(
         if raw is None:
             return None
         options = snapshot["options"]
-        return await enqueue(
-            conn,
+        job = build(
             settings,
             snapshot["id"],
             snapshot["content_hash"],
@@ -113,3 +99,4 @@ async def rerender(
             request_id,
             verify_store=True,
         )
+        return await enqueue(conn, job)
