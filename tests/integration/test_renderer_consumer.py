@@ -32,6 +32,7 @@ from snapshot_renderer.settings import Settings
 from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
 from snapshot_shared.topology import Topology, declare, delete
+from support.waiting import until
 
 
 @pytest.fixture
@@ -326,7 +327,46 @@ async def test_health_and_metrics_endpoints(settings: Settings) -> None:
 
     assert health.status_code == 200
     assert health.json()["status"] == "ok" and health.json()["amqp"] == "ok"
+    assert health.json()["consuming"] is True
     assert metrics.status_code == 200
     assert "snapshot_renderer_jobs_in_flight" in metrics.text
     assert "snapshot_renderer_cache_requests_total" in metrics.text
     assert missing.status_code == 404
+
+
+async def test_a_failed_declaration_is_retried_until_the_renderer_consumes(
+    settings: Settings, topology: Topology
+) -> None:
+    """Replicas and API workers declaring the quorum queues at once can get a connection closed
+    (541 INTERNAL_ERROR); a conflicting queue fails every declaration the same way until it is
+    removed. The renderer retries, reports unhealthy meanwhile, then consumes."""
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    service = RendererService(settings)
+    try:
+        squat = await connection.channel()
+        await squat.declare_queue(topology.jobs_queue, durable=True)  # classic, not quorum
+        starting = asyncio.create_task(service.start())
+
+        async def declaration_failed() -> bool:
+            return service.failed_declarations > 0
+
+        await until(declaration_failed, timeout=120, what="a failed declaration")
+        healthy, details = await service.health()
+        assert not healthy and details["consuming"] is False
+        await squat.queue_delete(topology.jobs_queue)
+        await asyncio.wait_for(starting, 60)
+        healthy, details = await service.health()
+        assert healthy and details["consuming"] is True
+
+        chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await chan.get_exchange(topology.exchange)
+        events = EventCollector(
+            await QueueReader(await chan.get_queue(topology.status_queue)).start()
+        )
+        job = make_job(make_payload(n_messages=2, seed=17))
+        await publish_job(exchange, job, topology.status_queue)
+        assert completed(await events.until_terminal(job.task_id)).cache == "miss"
+    finally:
+        await service.stop()
+        await delete(await connection.channel(), topology)
+        await connection.close()

@@ -13,8 +13,8 @@ from types import TracebackType
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
-from snapshot_shared.topology import declare
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from snapshot_shared.topology import Declared, declare
 
 from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.memory import MemoryCache
@@ -43,14 +43,13 @@ class RendererService:
         self.handler: JobHandler | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        self.failed_declarations = 0
 
     async def start(self) -> None:
         """Open everything, warm the workers up, then start consuming."""
         s = self.settings
         await self.ops.start()
-        self.connection = await aio_pika.connect_robust(  # first, so a wrong URL fails fast
-            str(s.amqp_url), client_properties={"connection_name": f"renderer {s.renderer_id}"}
-        )
+        self.connection = await self._connect()  # first, so a wrong URL fails fast
         self.fingerprint = await asyncio.to_thread(compute_fingerprint)
         self.pool = RenderPool(
             s.concurrency,
@@ -64,12 +63,7 @@ class RendererService:
         )
         await self.pool.warm_up()
         await self.disk.open()
-        publish_channel = await self.connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        consume_channel = await self.connection.channel()
-        await consume_channel.set_qos(prefetch_count=s.effective_prefetch)
-        declared = await declare(consume_channel, s.topology)
+        publish_channel, declared = await self._open_channels()
         self.handler = JobHandler(
             pool=self.pool,
             memory=self.memory,
@@ -86,6 +80,37 @@ class RendererService:
             "renderer consuming %s",
             s.topology.jobs_queue,
             extra={"fingerprint": self.fingerprint[:12], "concurrency": s.concurrency},
+        )
+
+    async def _open_channels(self) -> tuple[AbstractChannel, Declared]:
+        """The confirmed publish channel and the declared topology (on a consume channel with
+        the prefetch set). Retried with backoff: replicas and API workers declaring the quorum
+        queues at the same moment can get a connection closed (541 INTERNAL_ERROR), and a
+        conflicting declaration fails until an operator fixes it; either is logged."""
+        s = self.settings
+        delay = 0.5
+        while True:
+            assert self.connection is not None
+            try:
+                publish_channel = await self.connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+                consume_channel = await self.connection.channel()
+                await consume_channel.set_qos(prefetch_count=s.effective_prefetch)
+                return publish_channel, await declare(consume_channel, s.topology)
+            except Exception as exc:  # noqa: BLE001 - reconnect and declare again
+                self.failed_declarations += 1
+                log.warning("declaring the topology failed (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await self.connection.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                self.connection = await self._connect()
+
+    async def _connect(self) -> AbstractRobustConnection:
+        s = self.settings
+        return await aio_pika.connect_robust(
+            str(s.amqp_url), client_properties={"connection_name": f"renderer {s.renderer_id}"}
         )
 
     async def stop(self) -> None:
@@ -110,7 +135,8 @@ class RendererService:
             self.pool = None
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when the worker pool answers and the AMQP connection is up."""
+        """Healthy when the worker pool answers, the AMQP connection is up and jobs are being
+        consumed (not yet while the topology is still being declared, no more once stopping)."""
         connection = self.connection
         amqp_ok = bool(connection and not connection.is_closed and connection.connected.is_set())
         pool_ok = self.pool is not None and await self.pool.check(HEALTH_TIMEOUT)
@@ -118,10 +144,11 @@ class RendererService:
             "renderer_id": self.settings.renderer_id,
             "amqp": "ok" if amqp_ok else "down",
             "pool": "ok" if pool_ok else "down",
+            "consuming": self._consumer_tag is not None,
             "jobs_in_flight": self.handler.active if self.handler else 0,
             "fingerprint": self.fingerprint,
         }
-        return amqp_ok and pool_ok, details
+        return amqp_ok and pool_ok and self._consumer_tag is not None, details
 
     async def __aenter__(self) -> RendererService:
         try:
