@@ -30,7 +30,8 @@ PAYLOAD = """
 SELECT p.body_gzip, s.options, s.template FROM snapshots s
 JOIN payloads p ON p.content_hash = s.content_hash WHERE s.id = $1
 """
-# The API's freeze query (snapshot_api.db.messages.FREEZE), for the raw-read baseline.
+# The bare read of a room's messages in scope (the rows, no JSON): the freeze floor that the
+# API's own freeze (snapshot_api.db.freeze, rows aggregated as JSON) is compared against.
 FREEZE = """
 SELECT id, author_id, author_name, created_at, body, kind FROM messages
 WHERE room_id = $1
@@ -138,7 +139,7 @@ async def render_input(conn: Db, snapshot_id: UUID) -> tuple[dict[str, Any], dic
 
 
 async def raw_freeze_seconds(conn: Db, room_id: UUID, limit: int) -> float:
-    """One read of the room's messages with the API's own query, timed (the freeze floor)."""
+    """One bare read of the room's messages, timed (the freeze floor)."""
     started = time.perf_counter()
     await conn.fetch(FREEZE, room_id, None, None, limit)
     return time.perf_counter() - started

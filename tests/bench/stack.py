@@ -8,7 +8,6 @@ server to compare downloads against, and a ``stop`` that also removes the temp f
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import aio_pika
 from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology
 from support.services import AMQP_URL, delete_topology, drop_database
-from support.stack import BIN, Stack, free_port
+from support.stack import BIN, Stack, end_process, free_port
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
@@ -188,7 +187,7 @@ class BenchStack(Stack):
     def stop(self) -> None:
         try:
             for proc in (self.static, self.standby):
-                self._end(proc)
+                end_process(proc, grace=15)
         finally:
             try:
                 super().stop()
@@ -199,20 +198,6 @@ class BenchStack(Stack):
             delete_topology(self.standby_prefix)
             shutil.rmtree(self.store, ignore_errors=True)
             shutil.rmtree(self.env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
-
-    @staticmethod
-    def _end(proc: subprocess.Popen[bytes] | None) -> None:
-        """SIGTERM ``proc``'s process group, SIGKILL it if it is still there after 15 s."""
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def discard_logs(self) -> None:
         shutil.rmtree(self.logs, ignore_errors=True)

@@ -32,6 +32,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def end_process(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM ``proc``'s process group; SIGKILL it if it is still there after ``grace`` s."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class Stack:
     """API + renderer processes; ``stop()`` ends them and drops the database and queues."""
 
@@ -117,16 +131,8 @@ class Stack:
         return "\n".join(out)
 
     def stop(self) -> None:
-        for proc in [p for p in [self.api, *self.renderers] if p is not None]:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(30)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+        for proc in [self.api, *self.renderers]:
+            end_process(proc, grace=30)
         self.renderers.clear()
         drop_database(self.database_url)
         delete_topology(self.prefix)

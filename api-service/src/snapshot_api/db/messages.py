@@ -1,8 +1,7 @@
-"""Messages: batch insert, cursor pages, and the frozen read of a snapshot scope."""
+"""Messages: batch insert and cursor pages (the frozen read of a snapshot is ``db/freeze.py``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -18,13 +17,6 @@ RETURNING seq, id, room_id, author_id, author_name, body, kind, created_at
 PAGE = """
 SELECT seq, id, author_id, author_name, body, kind, created_at FROM messages
 WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
-"""
-FREEZE = """
-SELECT id, author_id, author_name, created_at, body, kind FROM messages
-WHERE room_id = $1
-  AND ($2::timestamptz IS NULL OR created_at >= $2)
-  AND ($3::timestamptz IS NULL OR created_at <= $3)
-ORDER BY seq LIMIT $4
 """
 
 
@@ -45,13 +37,3 @@ async def page(
     conn: asyncpg.Connection, room_id: UUID, after: int, limit: int
 ) -> list[asyncpg.Record]:
     return list(await conn.fetch(PAGE, room_id, after, limit))
-
-
-async def freeze(
-    conn: asyncpg.Connection,
-    room_id: UUID,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    return list(await conn.fetch(FREEZE, room_id, since, until, limit))
