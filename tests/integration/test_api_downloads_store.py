@@ -1,4 +1,4 @@
-"""Downloads against the shared store: one re-render for concurrent misses, verified once."""
+"""Downloads against the shared store: one re-render for concurrent misses; a use is recorded."""
 
 from __future__ import annotations
 
@@ -106,7 +106,13 @@ async def test_a_download_of_a_present_pdf_enqueues_nothing(api, db):
     path.write_bytes(PDF)
     url = await completed_snapshot(api, db, key)
 
+    assert store.last_use(store.uses_root(api.settings.store_dir), key) is None
+
     r = await api.client.get(url, headers=api.auth("olivia"))
+    part = await api.client.get(url, headers={**api.auth("olivia"), "Range": "bytes=0-7"})
 
     assert r.status_code == 200 and r.content == PDF
+    assert part.status_code == 206 and part.content == PDF[:8]
     assert await open_tasks(db, url) == 0
+    # the download counts as a use for the renderers' LRU eviction
+    assert store.last_use(store.uses_root(api.settings.store_dir), key) is not None
