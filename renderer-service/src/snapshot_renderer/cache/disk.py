@@ -54,7 +54,7 @@ FILE_MODE = 0o644
 @dataclass(frozen=True)
 class _Entry:
     key: str
-    mtime: float
+    used: float  # the newer of the PDF's mtime and its use mark's
     size: int
 
 
@@ -96,16 +96,6 @@ def _temp_copy(path: Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temp file in the same directory."""
-    tmp = _temp_copy(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _is_leftover(path: Path) -> bool:
@@ -239,7 +229,7 @@ class DiskStore:
         """If the volume holds more than the bound, drop least recently used entries until
         under ``low_water`` of it (blocking, under the ledger's lock); return how many."""
         with self.ledger.locked() as ledger:
-            entries = sorted(self._entries(), key=lambda e: e.mtime)
+            entries = sorted(self._entries(), key=lambda e: e.used)
             total = sum(entry.size for entry in entries)
             target = int(self.max_bytes * self.low_water)
             evicted = 0
