@@ -1,14 +1,17 @@
-"""Downloads against the shared store: one re-render for concurrent misses; a use is recorded."""
+"""Downloads against the shared store: one re-render for concurrent misses, a PDF hashed once
+for all its Range requests, each download recorded as a use."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import hashlib
+import os
 import uuid
 
 import asyncpg
 import pytest
+from snapshot_api.services import downloads
 from snapshot_api.services.tasks import apply_event
 from snapshot_shared import store
 from snapshot_shared.messages import Artifact, StatusEvent
@@ -116,3 +119,32 @@ async def test_a_download_of_a_present_pdf_enqueues_nothing(api, db):
     assert await open_tasks(db, url) == 0
     # the download counts as a use for the renderers' LRU eviction
     assert store.last_use(store.uses_root(api.settings.store_dir), key) is not None
+
+
+async def test_range_requests_hash_the_pdf_once_and_a_later_corruption_is_caught(
+    api, db, monkeypatch
+):
+    monkeypatch.setattr(downloads.VERIFIED, "settle_seconds", 0)  # the file was just written
+    key = hashlib.sha256(b"ranges").hexdigest()
+    path = store.pdf_path(api.settings.store_dir, key)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PDF)
+    os.utime(path, (1_000_000, 1_000_000))  # so that any later write moves the mtime
+    url = await completed_snapshot(api, db, key)
+    headers = api.auth("olivia")
+    hashed = downloads.VERIFIED.hashed
+
+    for start in range(0, 4000, 1000):
+        part = await api.client.get(
+            url, headers={**headers, "Range": f"bytes={start}-{start + 99}"}
+        )
+        assert part.status_code == 206 and part.content == PDF[start : start + 100]
+
+    assert downloads.VERIFIED.hashed == hashed + 1
+    with path.open("r+b") as f:  # bit rot through the file system: same size, same inode
+        f.seek(2000)
+        f.write(b"!")
+    broken = await api.client.get(url, headers={**headers, "Range": "bytes=0-99"})
+    assert broken.status_code == 503 and broken.json()["code"] == "artifact_missing"
+    assert downloads.VERIFIED.hashed == hashed + 2
+    assert await open_tasks(db, url) == 1  # re-rendered from the stored payload
