@@ -26,8 +26,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home snapshots \
-    && mkdir -p /var/lib/snapshots/store \
-    && chown snapshots:snapshots /var/lib/snapshots/store
+    && mkdir -p /var/lib/snapshots/store /var/lib/snapshots/store-uses \
+    && chown snapshots:snapshots /var/lib/snapshots/store /var/lib/snapshots/store-uses
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -35,6 +35,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     SNAPSHOT_API_HOST=0.0.0.0 \
     SNAPSHOT_API_PORT=8000 \
     SNAPSHOT_API_STORE_DIR=/var/lib/snapshots/store \
+    SNAPSHOT_API_STORE_USES_DIR=/var/lib/snapshots/store-uses \
     SNAPSHOT_API_LOG_FORMAT=json
 USER snapshots:snapshots
 WORKDIR /app

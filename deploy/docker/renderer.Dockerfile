@@ -30,8 +30,8 @@ RUN apt-get update \
        fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home snapshots \
-    && mkdir -p /var/lib/snapshots/store \
-    && chown snapshots:snapshots /var/lib/snapshots/store
+    && mkdir -p /var/lib/snapshots/store /var/lib/snapshots/store-uses \
+    && chown snapshots:snapshots /var/lib/snapshots/store /var/lib/snapshots/store-uses
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -39,6 +39,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     SNAPSHOT_RENDERER_METRICS_HOST=0.0.0.0 \
     SNAPSHOT_RENDERER_METRICS_PORT=9100 \
     SNAPSHOT_RENDERER_STORE_DIR=/var/lib/snapshots/store \
+    SNAPSHOT_RENDERER_STORE_USES_DIR=/var/lib/snapshots/store-uses \
     SNAPSHOT_RENDERER_LOG_FORMAT=json
 USER snapshots:snapshots
 WORKDIR /app

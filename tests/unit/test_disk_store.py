@@ -6,12 +6,13 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.memory import CachedPdf
-from snapshot_shared.store import meta_path, pdf_path
+from snapshot_shared.store import last_use, meta_path, pdf_path, touch_use, use_mark, uses_root
 
 
 def key_of(name: str) -> str:
@@ -25,7 +26,11 @@ def entry(size: int = 1000, seed: str = "x") -> CachedPdf:
 
 
 def all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """Every file of the entries' shard directories (temp files included); the store's own
+    bookkeeping at the top (``.ledger``, ``.uses/``, ``.locks/``) is not an entry."""
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0][0] != "."
+    )
 
 
 @pytest.fixture
@@ -130,3 +135,65 @@ async def test_open_counts_existing_bytes_and_removes_stale_temp_files(tmp_path:
 
     assert second.bytes_used == first.bytes_used
     assert not stale.exists() and fresh.exists()
+
+
+def entry_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in all_files(root))
+
+
+async def test_the_bound_holds_for_the_volume_shared_by_replicas(tmp_path: Path) -> None:
+    replicas = [DiskStore(tmp_path, max_bytes=10_000) for _ in range(3)]
+    for replica in replicas:
+        await replica.open()
+
+    for i in range(9):  # 9 x ~2.15 kB written round-robin: each replica alone stays under
+        await replicas[i % 3].write(key_of(str(i)), entry(2000, str(i)))
+        assert entry_bytes(tmp_path) <= 10_000
+
+    assert replicas[8 % 3].bytes_used == entry_bytes(tmp_path)
+    assert await replicas[0].exists(key_of("8"))  # the newest stays
+
+
+async def test_concurrent_writers_keep_the_ledger_exact(tmp_path: Path) -> None:
+    first, second = DiskStore(tmp_path, 10_000_000), DiskStore(tmp_path, 10_000_000)
+    first.scan()
+
+    def write(i: int) -> None:
+        (first if i % 2 else second).write_sync(key_of(str(i % 12)), entry(1000 + i, str(i)))
+
+    with ThreadPoolExecutor(8) as threads:
+        list(threads.map(write, range(48)))  # rewrites of the same keys included
+
+    assert first.scan() == entry_bytes(tmp_path)
+    assert second.evict_sync() == 0 and second.bytes_used == entry_bytes(tmp_path)
+
+
+async def test_a_use_recorded_by_the_api_counts_for_eviction(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path, max_bytes=10_000)
+    store.scan()
+    keys = [key_of(str(i)) for i in range(4)]
+    now = time.time()
+    for age, key in zip((400, 300, 200, 100), keys, strict=True):
+        await store.write(key, entry(2000, key))
+        os.utime(pdf_path(tmp_path, key), (now - age, now - age))
+    touch_use(uses_root(tmp_path), keys[0])  # what a download does (the API never reads here)
+
+    await store.write(key_of("new"), entry(2000, "new"))
+
+    present = [k for k in keys if await store.exists(k)]
+    assert present == [keys[0], keys[2], keys[3]]
+    assert not use_mark(uses_root(tmp_path), keys[1]).exists()  # evicted with its entry
+
+
+async def test_a_renderer_hit_records_a_use_without_touching_the_pdf(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path, max_bytes=1_000_000, uses=tmp_path / "uses")
+    store.scan()
+    key = key_of("a")
+    await store.write(key, entry())
+    before = pdf_path(tmp_path, key).stat()
+
+    assert await store.read(key) is not None
+
+    assert last_use(tmp_path / "uses", key) is not None
+    after = pdf_path(tmp_path, key).stat()
+    assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns)

@@ -205,7 +205,6 @@ class JobHandler:
             started = time.perf_counter()
             stored = await self._disk.read(key)  # another replica may have rendered it meanwhile
             if stored is not None:
-                self._locks.forget(key)
                 self._memory.put(key, stored)
                 return stored, "disk", (time.perf_counter() - started) * 1000
             result = await self._pool.render(job.payload, job.options, job.template)
@@ -222,7 +221,6 @@ class JobHandler:
                 },
             )
             await self._disk.write(key, entry)  # stored first: a broker hiccup loses nothing
-            self._locks.forget(key)
         self._memory.put(key, entry)
         try:  # progress is advisory
             await asyncio.wait_for(self._publisher.progress(target, 90, "storing"), 10)

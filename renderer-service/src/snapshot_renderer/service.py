@@ -36,7 +36,9 @@ class RendererService:
         self.settings = settings
         self.fingerprint = ""
         self.memory = MemoryCache(settings.memory_cache_bytes)
-        self.disk = DiskStore(settings.store_dir, settings.disk_cache_bytes)
+        self.disk = DiskStore(
+            settings.store_dir, settings.disk_cache_bytes, uses=settings.store_uses_dir
+        )
         self.ops = OpsServer(settings.metrics_host, settings.metrics_port, self.health)
         self.pool: RenderPool | None = None
         self.connection: AbstractRobustConnection | None = None

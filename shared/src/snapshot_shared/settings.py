@@ -24,6 +24,8 @@ class CommonSettings(BaseModel):
     queue_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]*$", max_length=64)] = ""
     delivery_limit: Annotated[int, Field(ge=1, le=100)] = 5
     store_dir: Path = Path("./var/store")
+    # The store's use marks (``snapshot_shared.store``): writable by the API and renderers.
+    store_uses_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 

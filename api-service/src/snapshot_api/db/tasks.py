@@ -121,3 +121,13 @@ async def open_for_snapshot(conn: asyncpg.Connection, snapshot_id: UUID) -> UUID
 async def reap(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     """Fail open tasks past their deadline; returns the tasks it failed."""
     return list(await conn.fetch(REAP, limit))
+
+
+# Serialises re-render requests of one snapshot; an advisory lock takes no row lock, so it
+# cannot deadlock with the row locks that status events take.
+LOCK_RERENDER = "SELECT pg_advisory_xact_lock(hashtextextended('rerender:' || $1::text, 0))"
+
+
+async def lock_rerender(conn: asyncpg.Connection, snapshot_id: UUID) -> None:
+    """Hold the snapshot's re-render lock until the caller's transaction ends."""
+    await conn.execute(LOCK_RERENDER, str(snapshot_id))

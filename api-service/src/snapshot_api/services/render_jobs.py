@@ -81,8 +81,11 @@ async def rerender(
     was damaged: the renderer is asked to verify and rewrite the stored copy).
 
     Nothing is enqueued while a task of the snapshot is still open; returns the new task id.
+    Concurrent calls for one snapshot take turns on a transaction-scoped lock, so the second
+    sees the first one's task and enqueues nothing.
     """
     async with pool.acquire() as conn, conn.transaction():
+        await tasks.lock_rerender(conn, snapshot["id"])
         if await tasks.open_for_snapshot(conn, snapshot["id"]):
             return None
         raw = await payloads.load(conn, snapshot["content_hash"])

@@ -10,10 +10,18 @@ deterministic, so a concurrent rewrite of the same key carries the same digest).
 the other way: the PDF first, then the metadata.
 
 Reads verify the PDF against ``pdf_sha256``; a mismatch or missing/invalid metadata deletes the
-entry and reports a miss (it gets re-rendered). The store is bounded in bytes: a running total
-(from one scan at start-up) triggers eviction of the least recently used entries (by mtime,
-refreshed on every read) down to ``low_water`` of the bound. All methods meant for the event
-loop are ``async`` and run the file I/O in a thread.
+entry and reports a miss (it gets re-rendered).
+
+The bound holds for the volume, not per replica: replicas sharing the volume keep one total in
+the store's size ledger (``cache/ledger.py``), and publish (rename) or delete entries only while
+holding its lock, so the total counts every replica's entries. When a write takes the total over
+``max_bytes``, that replica, still under the lock, scans the volume's real contents and evicts
+the least recently used entries down to ``low_water`` of the bound; the scan's figure becomes the
+new total. An entry's last use is the newer of its PDF's mtime (written) and its use mark's mtime
+(``snapshot_shared.store``: touched by renderer hits and by API downloads), so a downloaded PDF
+counts as used though the API only reads the store. Overshoot is bounded by what is in flight: a
+write's temp files are counted once renamed. All methods meant for the event loop are ``async``
+and run the file I/O in a thread.
 """
 
 from __future__ import annotations
@@ -25,15 +33,15 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from snapshot_shared.store import meta_path, pdf_path
+from snapshot_shared.store import last_use, meta_path, pdf_path, touch_use, use_mark, uses_root
 
 from snapshot_renderer import metrics
+from snapshot_renderer.cache.ledger import Ledger
 from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.errors import StoreError
 
@@ -46,7 +54,7 @@ FILE_MODE = 0o644
 @dataclass(frozen=True)
 class _Entry:
     key: str
-    mtime: float
+    used: float  # the newer of the PDF's mtime and its use mark's
     size: int
 
 
@@ -75,8 +83,8 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temp file in the same directory."""
+def _temp_copy(path: Path, data: bytes) -> Path:
+    """A fsynced temp file holding ``data`` in ``path``'s directory, to rename over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -84,10 +92,10 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def _is_leftover(path: Path) -> bool:
@@ -112,28 +120,34 @@ def _valid_meta(raw: bytes, pdf: bytes) -> int | None:
 class DiskStore:
     """Verified, byte-bounded, atomically written PDF store shared by renderer replicas."""
 
-    def __init__(self, root: Path, max_bytes: int, low_water: float = 0.9) -> None:
+    def __init__(
+        self, root: Path, max_bytes: int, low_water: float = 0.9, uses: Path | None = None
+    ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.low_water = low_water
+        self.uses = uses_root(root, uses)
+        self.ledger = Ledger(root)
         self._bytes = 0
-        self._lock = threading.Lock()
-        self._evicting = threading.Lock()
 
     @property
     def bytes_used(self) -> int:
-        """Bytes of PDFs and metadata in the store, as this replica last counted them."""
+        """Bytes of PDFs and metadata in the store (all replicas'), as last seen in the ledger."""
         return self._bytes
 
-    def _add(self, delta: int) -> None:
-        with self._lock:
-            self._bytes = max(0, self._bytes + delta)
-            metrics.CACHE_BYTES.labels("disk").set(self._bytes)
+    def _seen(self, total: int) -> int:
+        self._bytes = total
+        metrics.CACHE_BYTES.labels("disk").set(total)
+        return total
 
     # -- blocking implementations (run in a thread) -------------------------------------------
 
+    def _last_use(self, key: str, mtime: float) -> float:
+        used = last_use(self.uses, key)
+        return mtime if used is None else max(mtime, used)
+
     def _entries(self) -> list[_Entry]:
-        """Every complete entry with its mtime and size; removes stale temp files on the way."""
+        """Every complete entry with its last use and size; removes stale temp files."""
         entries = []
         now = time.time()
         for path in self.root.glob("??/??/*"):
@@ -146,17 +160,14 @@ class DiskStore:
                 continue
             if path.suffix == ".pdf":
                 size = stat.st_size + _size(path.with_suffix(".json"))
-                entries.append(_Entry(path.stem, stat.st_mtime, size))
+                entries.append(_Entry(path.stem, self._last_use(path.stem, stat.st_mtime), size))
         return entries
 
     def scan(self) -> int:
-        """Count the bytes in the store (blocking); called once at start-up."""
+        """Recount the volume's bytes into the ledger (blocking); called at start-up."""
         self.root.mkdir(parents=True, exist_ok=True)
-        total = sum(entry.size for entry in self._entries())
-        with self._lock:
-            self._bytes = total
-        metrics.CACHE_BYTES.labels("disk").set(total)
-        return total
+        with self.ledger.locked() as ledger:
+            return self._seen(ledger.set(sum(entry.size for entry in self._entries())))
 
     def read_sync(self, key: str) -> tuple[ReadResult, CachedPdf | None]:
         """Read and verify one entry (blocking)."""
@@ -171,16 +182,17 @@ class DiskStore:
             pages = None
         if pages is None:
             log.warning("corrupt store entry dropped", extra={"key": key})
-            self._add(-self.delete_sync(key))
+            with self.ledger.locked() as ledger:
+                self._seen(ledger.set(ledger.value - self.delete_sync(key)))
             return "corrupt", None
         try:
-            os.utime(pdf_file)
+            touch_use(self.uses, key)
         except OSError:
             pass
         return "hit", CachedPdf(pdf=pdf, pages=pages, pdf_sha256=hashlib.sha256(pdf).hexdigest())
 
-    def write_sync(self, key: str, entry: CachedPdf) -> None:
-        """Write one entry atomically, metadata first, PDF last (blocking)."""
+    def write_sync(self, key: str, entry: CachedPdf) -> int:
+        """Write one entry atomically, metadata first, PDF last (blocking); the new total."""
         pdf_file, meta_file = pdf_path(self.root, key), meta_path(self.root, key)
         meta = {
             "pdf_sha256": entry.pdf_sha256,
@@ -190,39 +202,47 @@ class DiskStore:
         }
         raw_meta = json.dumps(meta, sort_keys=True).encode()
         pdf_file.parent.mkdir(parents=True, exist_ok=True)
-        before = _size(pdf_file) + _size(meta_file)
-        atomic_write(meta_file, raw_meta)
-        atomic_write(pdf_file, entry.pdf)
+        temps = [
+            (_temp_copy(meta_file, raw_meta), meta_file),
+            (_temp_copy(pdf_file, entry.pdf), pdf_file),
+        ]
+        try:
+            with self.ledger.locked() as ledger:
+                before = _size(pdf_file) + _size(meta_file)
+                for tmp, final in temps:
+                    os.replace(tmp, final)
+                total = ledger.set(ledger.value + len(raw_meta) + len(entry.pdf) - before)
+        finally:
+            for tmp, _ in temps:
+                tmp.unlink(missing_ok=True)
         _fsync_dir(pdf_file.parent)
-        self._add(len(raw_meta) + len(entry.pdf) - before)
+        return self._seen(total)
 
     def delete_sync(self, key: str) -> int:
-        """Remove one entry, PDF first (blocking); return the bytes freed."""
-        return _unlink(pdf_path(self.root, key)) + _unlink(meta_path(self.root, key))
+        """Remove one entry, PDF first (blocking); return the bytes freed. The caller holds
+        the ledger's lock and subtracts them."""
+        freed = _unlink(pdf_path(self.root, key)) + _unlink(meta_path(self.root, key))
+        use_mark(self.uses, key).unlink(missing_ok=True)
+        return freed
 
     def evict_sync(self, keep: str | None = None) -> int:
-        """Drop least recently used entries until under ``low_water`` of the bound (blocking)."""
-        if not self._evicting.acquire(blocking=False):
-            return 0
-        try:
-            entries = sorted(self._entries(), key=lambda e: e.mtime)
+        """If the volume holds more than the bound, drop least recently used entries until
+        under ``low_water`` of it (blocking, under the ledger's lock); return how many."""
+        with self.ledger.locked() as ledger:
+            entries = sorted(self._entries(), key=lambda e: e.used)
             total = sum(entry.size for entry in entries)
             target = int(self.max_bytes * self.low_water)
             evicted = 0
-            for entry in entries:
+            for entry in entries if total > self.max_bytes else []:
                 if total <= target:
                     break
                 if entry.key == keep:
                     continue
                 total -= self.delete_sync(entry.key)
                 evicted += 1
-            with self._lock:
-                self._bytes = total
-            metrics.CACHE_BYTES.labels("disk").set(total)
-            metrics.CACHE_EVICTIONS.labels("disk").inc(evicted)
-            return evicted
-        finally:
-            self._evicting.release()
+            self._seen(ledger.set(total))
+        metrics.CACHE_EVICTIONS.labels("disk").inc(evicted)
+        return evicted
 
     def exists_sync(self, key: str) -> bool:
         """Whether both files of an entry are present (blocking)."""
@@ -249,8 +269,8 @@ class DiskStore:
     async def write(self, key: str, entry: CachedPdf) -> None:
         """Store ``entry`` durably, then evict if the store went over its bound."""
         try:
-            await asyncio.to_thread(self.write_sync, key, entry)
-            if self._bytes > self.max_bytes:
+            total = await asyncio.to_thread(self.write_sync, key, entry)
+            if total > self.max_bytes:
                 await asyncio.to_thread(self.evict_sync, key)
         except OSError as exc:
             raise StoreError(f"cannot write the PDF store: {exc}") from exc

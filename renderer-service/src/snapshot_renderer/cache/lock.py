@@ -3,8 +3,14 @@
 Replicas that receive the same content at the same moment render it once: the first takes
 the key's ``flock`` and renders; the others wait for the lock, find the PDF on disk and report
 a ``disk`` hit. The kernel drops the lock when its holder dies, so a killed renderer never
-leaves a key locked. Lock files are removed once the PDF is stored: a later taker re-checks
-the store first, so a fresh inode cannot lead to a second render of a stored key.
+leaves a key locked.
+
+The holder removes the lock file on every way out of ``hold`` (stored, failed, cancelled),
+while it still holds the lock, so lock files of failed keys do not pile up. A waiter that was
+blocked on the removed file wakes up holding a lock on an unlinked inode: ``_try`` compares the
+inode it locked with the one now at the path and starts over when they differ, so two
+holders never exist at once. (A killed holder leaves its file behind; the next holder of that
+key removes it.)
 """
 
 from __future__ import annotations
@@ -31,18 +37,39 @@ class KeyLocks:
         return self.folder / f"{check_key(key)}.lock"
 
     def _try(self, key: str) -> int | None:
+        """The fd of the key's locked lock file, or ``None`` while another holder has it."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = self._path(key)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = -1
+            if current == os.fstat(fd).st_ino:
+                return fd
+            os.close(fd)  # the previous holder removed this file: lock the new one
+
+    def _release(self, key: str, fd: int) -> None:
+        path = self._path(key)
+        try:  # the path is ours while we hold its lock: nobody can replace it meanwhile
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                path.unlink()
+        except FileNotFoundError:
+            pass
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-            return None
-        return fd
 
     @asynccontextmanager
     async def hold(self, key: str, timeout: float) -> AsyncIterator[None]:
-        """Hold the key's lock; raise a retryable ``StoreError`` after ``timeout`` seconds."""
+        """Hold the key's lock; raise a retryable ``StoreError`` after ``timeout`` seconds.
+        The lock file is removed on the way out, whatever happened inside."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while (fd := await asyncio.to_thread(self._try, key)) is None:
@@ -52,12 +79,4 @@ class KeyLocks:
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-    def forget(self, key: str) -> None:
-        """Remove the key's lock file (after its PDF is stored)."""
-        try:
-            self._path(key).unlink()
-        except FileNotFoundError:
-            pass
+            self._release(key, fd)
