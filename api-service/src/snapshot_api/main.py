@@ -25,7 +25,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = await create_pool(settings)
     broker = Broker(str(settings.amqp_url), settings.topology)
     relay = OutboxRelay(pool, broker, settings.outbox_poll_seconds)
-    consumer = StatusConsumer(pool, settings.status_prefetch, settings.delivery_limit)
+    consumer = StatusConsumer(
+        pool, settings.status_prefetch, settings.delivery_limit, settings.db_pool_max
+    )
     broker.on_ready(consumer.attach)
     reaper = Reaper(pool, settings.reaper_interval_seconds)
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
