@@ -1,7 +1,7 @@
 """The renderer's error tree: each error knows its stable ``code`` and whether a retry can help.
 
-The consumer translates these in one place: ``retryable`` errors are handed back to the queue
-(the quorum queue's delivery limit bounds the retries), the others end the task as ``failed``.
+The consumer translates these in one place: ``retryable`` errors are retried after a growing
+delay (at most ``delivery_limit`` attempts), the others end the task as ``failed``.
 Instances cross the worker-process boundary, so they carry nothing but a message string.
 """
 
@@ -73,6 +73,13 @@ class TooManyPages(RendererError):
     code = "too_many_pages"
 
 
+class InternalError(RendererError):
+    """An unexpected error in the renderer itself."""
+
+    code = "internal_error"
+    retryable = True
+
+
 def from_code(code: str, message: str) -> RendererError:
     """Rebuild an error sent across the worker-process boundary as (code, message)."""
     for cls in _all(RendererError):
@@ -86,3 +93,10 @@ def _all(cls: type[RendererError]) -> list[type[RendererError]]:
     for sub in cls.__subclasses__():
         found += _all(sub)
     return found
+
+
+def gave_up(error: BaseException | None, attempt: int) -> RendererError:
+    """The terminal error of a job whose every attempt failed: the last error, with a count."""
+    detail = error.message if isinstance(error, RendererError) else "an unexpected error"
+    text = f"gave up after {attempt} attempts; the last one failed with: {detail}"
+    return type(error)(text) if isinstance(error, RendererError) else InternalError(text)
