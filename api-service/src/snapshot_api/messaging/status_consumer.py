@@ -18,7 +18,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from snapshot_shared.logging import bound
 from snapshot_shared.messages import MessageDecodeError, StatusEvent, decode_event, decode_job
-from snapshot_shared.topology import Declared
+from snapshot_shared.topology import STATUS_DELIVERY_LIMIT, Declared
 
 from snapshot_api.messaging.dead_letters import dead_job_event, death_reason
 from snapshot_api.metrics import DEAD_LETTERED, STATUS_EVENTS, STATUS_EVENTS_RETRIED
@@ -48,13 +48,18 @@ PERMANENT: tuple[type[BaseException], ...] = (
 )
 
 
-def retry_pause(message: AbstractIncomingMessage) -> float:
-    """Seconds to wait before handing ``message`` back: doubling per earlier delivery, capped."""
+def earlier_deliveries(message: AbstractIncomingMessage) -> int:
+    """How often the quorum queue delivered ``message`` before (its ``x-delivery-count``)."""
     count = (message.headers or {}).get("x-delivery-count") or 0
     try:
-        deliveries = max(int(str(count)), 0)
+        return max(int(str(count)), 0)
     except ValueError:
-        deliveries = 0
+        return 0
+
+
+def retry_pause(message: AbstractIncomingMessage) -> float:
+    """Seconds to wait before handing ``message`` back: doubling per earlier delivery, capped."""
+    deliveries = earlier_deliveries(message)
     return min(RETRY_FIRST_SECONDS * 2.0 ** min(deliveries, 16), RETRY_MAX_SECONDS)
 
 
@@ -127,4 +132,6 @@ class StatusConsumer:
             log.error("status event failed; requeued in %.1fs", pause, exc_info=exc)
         await asyncio.sleep(pause)
         await message.nack(requeue=True)
-        STATUS_EVENTS_RETRIED.labels(outcome="requeued").inc()
+        # Past the queue's delivery limit the broker dead-letters it instead of requeueing.
+        last = earlier_deliveries(message) >= STATUS_DELIVERY_LIMIT
+        STATUS_EVENTS_RETRIED.labels(outcome="dead_lettered" if last else "requeued").inc()
