@@ -1,6 +1,7 @@
 """Renderer retries against the real RabbitMQ: a job whose attempts keep failing for a
 transient reason is tried again after growing delays (through the delay queues), then fails
-with its last error; it is never spun through its delivery limit in a burst."""
+as ``delivery_limit_exceeded`` naming its last error; it is never spun through its delivery
+limit in a burst."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from renderer_fixtures import (
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared.topology import Topology, declare, delete
+from support.waiting import next_message
 
 CRASH = "CRASH-ME-PLEASE"
 LIMIT = 3
@@ -73,8 +75,9 @@ async def test_a_transient_failure_is_retried_after_growing_delays_then_fails(
 
     last = received[-1].event
     assert last.event == "failed" and last.error is not None, last
-    assert last.error.code == "worker_crashed", last.error
-    assert last.attempt == LIMIT and f"after {LIMIT} attempts" in last.error.message
+    assert last.error.code == "delivery_limit_exceeded", last.error
+    assert last.attempt == LIMIT and f"failed {LIMIT} attempts" in last.error.message
+    assert "(worker_crashed)" in last.error.message, last.error
     starts = [r.event.at for r in received if r.event.phase == "started"]
     assert len(starts) == LIMIT, received
     gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
@@ -82,3 +85,23 @@ async def test_a_transient_failure_is_retried_after_growing_delays_then_fails(
     assert gaps[0] >= delays[0] and gaps[1] >= delays[1], gaps  # waited, not spun
     dead = await channel.declare_queue(topology.dead_queue, passive=True)
     assert dead.declaration_result.message_count == 0
+
+
+async def test_a_delivery_whose_outcome_cannot_be_settled_is_handed_back_not_held(
+    settings: Settings, channel: AbstractChannel, topology: Topology
+) -> None:
+    """The renderer's publish channel is closed under it: reporting the failed job raises an
+    error the settle path does not expect. The delivery must go back to the queue (and, as
+    every attempt ends the same way, reach render.jobs.dead through the delivery limit)
+    instead of staying unacked on the consume channel for good."""
+    exchange: AbstractExchange = await channel.get_exchange(topology.exchange)
+    dead = await channel.get_queue(topology.dead_queue)
+    job = make_job(make_payload(n_messages=1, seed=42), content_hash="0" * 64)  # a bad job
+    async with RendererService(settings) as service:
+        assert service.handler is not None
+        await service.handler._publisher._channel.close()  # the fault: no event can go out
+        await publish_job(exchange, job, topology.status_queue)
+        message = await next_message(dead, timeout=60)
+    reasons = [d.get("reason") for d in (message.headers or {}).get("x-death", [])]
+    assert reasons[:1] == ["delivery_limit"], message.headers
+    await message.ack()

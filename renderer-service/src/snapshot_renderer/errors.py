@@ -73,13 +73,6 @@ class TooManyPages(RendererError):
     code = "too_many_pages"
 
 
-class InternalError(RendererError):
-    """An unexpected error in the renderer itself."""
-
-    code = "internal_error"
-    retryable = True
-
-
 def from_code(code: str, message: str) -> RendererError:
     """Rebuild an error sent across the worker-process boundary as (code, message)."""
     for cls in _all(RendererError):
@@ -95,8 +88,16 @@ def _all(cls: type[RendererError]) -> list[type[RendererError]]:
     return found
 
 
+class AttemptsExhausted(RendererError):
+    """Every attempt the delivery limit allows failed with a retryable error."""
+
+    code = "delivery_limit_exceeded"  # the same code as a job the broker dead-lettered
+
+
 def gave_up(error: BaseException | None, attempt: int) -> RendererError:
-    """The terminal error of a job whose every attempt failed: the last error, with a count."""
-    detail = error.message if isinstance(error, RendererError) else "an unexpected error"
-    text = f"gave up after {attempt} attempts; the last one failed with: {detail}"
-    return type(error)(text) if isinstance(error, RendererError) else InternalError(text)
+    """The terminal error of a job whose every attempt failed, naming the last error."""
+    if isinstance(error, RendererError):
+        detail = f"{error.message} ({error.code})"
+    else:
+        detail = "an unexpected error (internal_error)"
+    return AttemptsExhausted(f"The render job failed {attempt} attempts; the last: {detail}")
