@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from snapshot_shared.messages import Artifact, StatusEvent, encode
+from snapshot_shared.topology import Topology, TopologyConflict, declare
 from support.api import Api, running_api, settings_for
 from support.services import AMQP_URL, delete_topology, unique
 from support.waiting import next_message, until
@@ -257,3 +258,22 @@ async def test_a_retried_job_that_exhausts_its_deliveries_fails_as_delivery_limi
         await again.nack(requeue=True)
     failed = await until_task(api, task, "failed")
     assert failed["error"]["code"] == "delivery_limit_exceeded", failed
+
+
+async def test_a_queue_left_by_an_older_release_fails_with_what_to_do(prefix: str) -> None:
+    """render.status as an older release declared it (no delivery limit, no dead-lettering):
+    RabbitMQ refuses the new arguments; the error names the queue and the way out."""
+    topology = Topology(prefix=prefix)
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        old = await conn.channel()
+        await old.declare_queue(
+            topology.status_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        with pytest.raises(TopologyConflict) as refused:
+            await declare(await conn.channel(), topology)
+        text = str(refused.value)
+        assert f"rabbitmqctl delete_queue {topology.status_queue}" in text, text
+        assert "PRECONDITION_FAILED" in text, text
+    finally:
+        await conn.close()

@@ -19,9 +19,9 @@ OnReady = Callable[[AbstractChannel, Declared], Awaitable[None]]
 class Broker:
     """Connects with retries, declares the topology, then runs the ``on_ready`` callbacks.
 
-    ``channel`` (publisher confirms, returns raise) is for publishing only; the callbacks get
-    a consume channel of their own, so a consumer's prefetch and the relay's publishes never
-    share a channel (a channel the broker closes takes only its own work down)."""
+    ``channel`` declares the topology; the callbacks (the consumers) get a channel of their
+    own, and the outbox relay opens its own publish channel, so a channel the broker closes
+    takes only its own work down."""
 
     def __init__(self, url: str, topology: Topology) -> None:
         self.url = url
