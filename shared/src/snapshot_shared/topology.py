@@ -7,7 +7,8 @@ Queues (all quorum, all under the optional prefix):
 - ``render.jobs.retry.<n>s``: one delay queue per retry step; a job the renderer could not
   finish is copied here and comes back to ``render.jobs`` when its ``x-message-ttl`` ends.
 - ``render.status``: renderer status events (read by the API); a poison event (undecodable, or
-  redelivered ``status_delivery_limit`` times) goes to ``render.status.dead`` for an operator.
+  redelivered ``status_delivery_limit`` times) goes to ``render.status.dead`` for an operator,
+  and so does a dead-lettered job the API failed to apply ``status_delivery_limit`` times.
 
 Arguments of an existing queue cannot change: a broker still holding a queue declared by an
 older release answers ``PRECONDITION_FAILED`` (``declare`` explains what to delete).
@@ -132,7 +133,17 @@ async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
         },
     )
     await jobs.bind(exchange, JOBS_ROUTING_KEY)
-    dead = await _queue(channel, topology.dead_queue, {})
+    # Read by the API, which requeues what it cannot apply yet: bounded like render.status
+    # (RabbitMQ 4 would otherwise apply its default of 20 and drop), then parked for an operator.
+    dead = await _queue(
+        channel,
+        topology.dead_queue,
+        {
+            "x-delivery-limit": topology.status_delivery_limit,
+            "x-dead-letter-exchange": topology.dead_letter_exchange,
+            "x-dead-letter-routing-key": STATUS_ROUTING_KEY,
+        },
+    )
     await dead.bind(dlx, JOBS_ROUTING_KEY)
     for seconds, name in zip(topology.retry_delays_seconds, topology.retry_queues, strict=True):
         await _queue(
