@@ -24,8 +24,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     pool = await create_pool(settings)
     broker = Broker(str(settings.amqp_url), settings.topology)
-    relay = OutboxRelay(pool, broker, settings.outbox_poll_seconds)
-    consumer = StatusConsumer(pool, settings.status_prefetch, settings.delivery_limit)
+    relay = OutboxRelay(
+        pool,
+        broker,
+        settings.outbox_poll_seconds,
+        max_attempts=settings.outbox_max_attempts,
+        publish_timeout=settings.outbox_publish_timeout_seconds,
+        max_message_bytes=settings.outbox_max_message_bytes,
+    )
+    consumer = StatusConsumer(
+        pool, settings.status_prefetch, settings.delivery_limit, settings.db_pool_max
+    )
     broker.on_ready(consumer.attach)
     reaper = Reaper(pool, settings.reaper_interval_seconds)
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay

@@ -80,6 +80,20 @@ QUEUE_CONSUMERS = Gauge(
     ["queue"],
     multiprocess_mode="mostrecent",
 )
+STATUS_EVENTS_RETRIED = Counter(
+    "snapshot_api_status_events_unapplied_total",
+    "Status and dead-letter events not applied: requeued (retried later) or dead_lettered"
+    " (to render.status.dead)",
+    ["outcome"],
+)
+OUTBOX_PUBLISH_FAILED = Counter(
+    "snapshot_api_outbox_publish_failures_total",
+    "Outbox rows whose publish failed this round (the row stays and is retried)",
+)
+OUTBOX_PARKED = Counter(
+    "snapshot_api_outbox_parked_total",
+    "Outbox rows parked after too many failed publishes (their task fails publish_failed)",
+)
 PROBLEMS = Counter("snapshot_api_problems_total", "Problem answers by code", ["code"])
 
 
@@ -90,6 +104,8 @@ def _initialise_series() -> None:
     for event in ("started", "progress", "completed", "failed"):
         for applied in ("true", "false"):
             STATUS_EVENTS.labels(event=event, applied=applied)
+    for outcome in ("requeued", "dead_lettered"):
+        STATUS_EVENTS_RETRIED.labels(outcome=outcome)
     for layer in CACHE_LAYERS:
         TASK_LATENCY.labels(outcome="completed", cache=layer)
 

@@ -43,6 +43,10 @@ class Settings(CommonSettings, BaseSettings):
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     status_prefetch: Annotated[int, Field(ge=1)] = 64
     reaper_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # Messaging reliability: the outbox relay's per-row limits (README: Configuration).
+    outbox_max_attempts: Annotated[int, Field(ge=1)] = 10
+    outbox_publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    outbox_max_message_bytes: Annotated[int, Field(ge=1024)] = 128 * 2**20
 
     _public_key: Any = PrivateAttr(default=None)
 

@@ -1,10 +1,12 @@
 """The render-job consumer: decode, verify, look up the caches, render, store, report, ack.
 
 Errors are translated to broker actions in exactly one place (``_settle``): a permanent
-``RendererError`` ends the task with a ``failed`` event and an ack; a retryable one hands the
-job back (``nack(requeue=True)``, bounded by the quorum queue's delivery limit); an undecodable
-body is rejected to the dead-letter exchange. A job is acked only after its terminal event was
-confirmed by the broker.
+``RendererError`` ends the task with a ``failed`` event and an ack; a retryable one is copied
+to the delay queue of its attempt (``render.jobs.retry.<n>s``, whose TTL sends it back to
+``render.jobs``) with its attempt count in a header, and the original is acked only once the
+broker confirmed the copy; after ``delivery_limit`` attempts the task fails with the last
+error. An undecodable body is rejected to the dead-letter exchange. A job is acked only after
+its terminal event (or its delayed copy) was confirmed by the broker.
 """
 
 from __future__ import annotations
@@ -12,23 +14,28 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 import logging
 import time
-from uuid import UUID
 
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, PublishError
 from snapshot_shared.hashing import content_hash
 from snapshot_shared.logging import bound
-from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job, inflate
+from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job
+from snapshot_shared.topology import Topology
 
 from snapshot_renderer import metrics
 from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.lock import KeyLocks
 from snapshot_renderer.cache.memory import CachedPdf, MemoryCache
-from snapshot_renderer.errors import BadJob, DeadlineExceeded, RendererError
-from snapshot_renderer.events import StatusPublisher, Target
+from snapshot_renderer.errors import BadJob, DeadlineExceeded, RendererError, gave_up
+from snapshot_renderer.events import (
+    StatusPublisher,
+    Target,
+    attempt_of,
+    delayed_copy,
+    salvage_target,
+)
 from snapshot_renderer.render.fingerprint import job_render_key
 from snapshot_renderer.render.pool import RenderPool
 
@@ -47,17 +54,6 @@ def _decode_and_hash(body: bytes, encoding: str | None, max_bytes: int) -> tuple
         return job, content_hash(job.payload, job.options, job.template)
     except (TypeError, ValueError) as exc:  # e.g. NaN in the payload: not canonical JSON
         raise MessageDecodeError(f"payload is not canonical JSON: {exc}") from exc
-
-
-def salvage_target(
-    body: bytes, encoding: str | None, max_bytes: int, reply_to: str
-) -> Target | None:
-    """Best effort: the task and snapshot ids of a body that failed to decode as a job."""
-    try:
-        data = json.loads(inflate(body, encoding, max_bytes))
-        return Target(UUID(str(data["task_id"])), UUID(str(data["snapshot_id"])), reply_to)
-    except (ValueError, TypeError, KeyError):
-        return None
 
 
 def _past(deadline: dt.datetime | None) -> bool:
@@ -82,6 +78,7 @@ class JobHandler:
         fingerprint: str,
         default_reply_to: str,
         max_job_bytes: int,
+        topology: Topology,
         lock_wait_seconds: float = 300.0,
     ) -> None:
         self._pool = pool
@@ -91,6 +88,7 @@ class JobHandler:
         self._fingerprint = fingerprint
         self._default_reply_to = default_reply_to
         self._max_job_bytes = max_job_bytes
+        self._topology = topology
         self._inflight: dict[str, asyncio.Future[Rendered]] = {}
         self._locks = KeyLocks(disk.root)
         self._lock_wait = lock_wait_seconds
@@ -119,7 +117,8 @@ class JobHandler:
         try:
             await self._handle(message)
         except Exception:
-            log.exception("delivery left unsettled; the broker redelivers it")
+            log.exception("unexpected error; the job is handed back to the queue")
+            await self._hand_back(message)
         finally:
             self._active -= 1
             metrics.JOBS_IN_FLIGHT.dec()
@@ -146,7 +145,7 @@ class JobHandler:
                 await self._process(job, actual, target)
             except Exception as exc:  # every outcome is settled below
                 error = exc
-            await self._settle(message, target, error)
+            await self._settle(message, target, error, attempt_of(message))
 
     async def _process(self, job: RenderJob, actual: str, target: Target) -> None:
         """Everything between decoding and the terminal ``completed`` event."""
@@ -229,7 +228,11 @@ class JobHandler:
         return entry, "miss", result.seconds * 1000
 
     async def _settle(
-        self, message: AbstractIncomingMessage, target: Target, error: BaseException | None
+        self,
+        message: AbstractIncomingMessage,
+        target: Target,
+        error: BaseException | None,
+        attempt: int,
     ) -> None:
         """Ack, fail, retry or dead-letter a delivery: the one place errors become actions."""
         try:
@@ -239,17 +242,24 @@ class JobHandler:
                 await message.ack()
                 metrics.JOB_OUTCOMES.labels("completed", "").inc()
             elif isinstance(error, RendererError) and not error.retryable:
-                log.warning("job failed: %s", error.message, extra={"code": error.code})
-                await self._publisher.failed(target, error)
-                await message.ack()
-                metrics.JOB_OUTCOMES.labels("failed", error.code).inc()
+                await self._fail(message, target, error, attempt)
+            elif attempt >= self._topology.delivery_limit:
+                await self._fail(message, target, gave_up(error, attempt), attempt)
             else:
-                await self._retry(message, error)
+                await self._retry(message, error, attempt)
         except PublishError:
             await self._dead_letter(message, target)
         except AMQPError:
             log.exception("could not report the job's outcome; handing it back")
-            await self._retry(message, None)
+            await self._retry(message, None, attempt)
+
+    async def _fail(
+        self, message: AbstractIncomingMessage, target: Target, error: RendererError, attempt: int
+    ) -> None:
+        log.warning("job failed: %s", error.message, extra={"code": error.code})
+        await self._publisher.failed(target, error, attempt)
+        await message.ack()
+        metrics.JOB_OUTCOMES.labels("failed", error.code).inc()
 
     async def _dead_letter(self, message: AbstractIncomingMessage, target: Target) -> None:
         """The status queue is gone: no event can be delivered, so dead-letter the job."""
@@ -257,18 +267,34 @@ class JobHandler:
         await message.reject(requeue=False)
         metrics.JOB_OUTCOMES.labels("rejected", "unroutable").inc()
 
-    async def _retry(self, message: AbstractIncomingMessage, error: BaseException | None) -> None:
-        """Hand the job back to the queue (best effort: a dead channel requeues it anyway)."""
+    async def _retry(
+        self, message: AbstractIncomingMessage, error: BaseException | None, attempt: int
+    ) -> None:
+        """Try the job again later: a copy goes to the delay queue of this attempt, and the
+        original is acked once the broker confirmed the copy. Should the copy fail, the job is
+        handed straight back (bounded by the queue's delivery limit)."""
         code = error.code if isinstance(error, RendererError) else "internal"
+        queue = self._topology.retry_queue(attempt)
         if error is not None and not isinstance(error, RendererError | AMQPError):
-            log.error("unexpected error; job handed back", exc_info=error)
+            log.error("unexpected error; job retried via %s", queue, exc_info=error)
         elif error is not None:
-            log.warning("transient error, job handed back: %s", error)
+            log.warning("transient error, job retried via %s: %s", queue, error)
+        try:
+            await self._publisher.send(delayed_copy(message, attempt), queue)
+            await message.ack()
+        except AMQPError as exc:
+            log.warning("could not delay the job (%s); handing it straight back", exc)
+            await self._hand_back(message)
+        metrics.JOB_OUTCOMES.labels("retried", code).inc()
+
+    async def _hand_back(self, message: AbstractIncomingMessage) -> None:
+        """Requeue a delivery not settled yet (best effort: a closed channel requeues it)."""
+        if message.processed:
+            return
         try:
             await message.nack(requeue=True)
-        except AMQPError:
-            log.warning("could not nack; the broker requeues the job when the channel closes")
-        metrics.JOB_OUTCOMES.labels("retried", code).inc()
+        except Exception as exc:  # noqa: BLE001 - the channel is gone: the broker requeues it
+            log.warning("could not nack (%s); the broker requeues the job", exc)
 
     async def _reject_undecodable(
         self, message: AbstractIncomingMessage, reply_to: str, exc: MessageDecodeError

@@ -1,7 +1,7 @@
 """The renderer's error tree: each error knows its stable ``code`` and whether a retry can help.
 
-The consumer translates these in one place: ``retryable`` errors are handed back to the queue
-(the quorum queue's delivery limit bounds the retries), the others end the task as ``failed``.
+The consumer translates these in one place: ``retryable`` errors are retried after a growing
+delay (at most ``delivery_limit`` attempts), the others end the task as ``failed``.
 Instances cross the worker-process boundary, so they carry nothing but a message string.
 """
 
@@ -86,3 +86,18 @@ def _all(cls: type[RendererError]) -> list[type[RendererError]]:
     for sub in cls.__subclasses__():
         found += _all(sub)
     return found
+
+
+class AttemptsExhausted(RendererError):
+    """Every attempt the delivery limit allows failed with a retryable error."""
+
+    code = "delivery_limit_exceeded"  # the same code as a job the broker dead-lettered
+
+
+def gave_up(error: BaseException | None, attempt: int) -> RendererError:
+    """The terminal error of a job whose every attempt failed, naming the last error."""
+    if isinstance(error, RendererError):
+        detail = f"{error.message} ({error.code})"
+    else:
+        detail = "an unexpected error (internal_error)"
+    return AttemptsExhausted(f"The render job failed {attempt} attempts; the last: {detail}")

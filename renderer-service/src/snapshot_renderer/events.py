@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import aio_pika
-from aio_pika.abc import AbstractChannel
-from snapshot_shared.messages import Artifact, EventError, EventName, StatusEvent, encode
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from snapshot_shared.messages import (
+    Artifact,
+    EventError,
+    EventName,
+    StatusEvent,
+    encode,
+    inflate,
+)
+from snapshot_shared.topology import RETRY_ATTEMPT_HEADER
 
 from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.errors import RendererError
@@ -23,6 +32,48 @@ class Target:
     snapshot_id: UUID
     reply_to: str
     request_id: str | None = None
+
+
+def salvage_target(
+    body: bytes, encoding: str | None, max_bytes: int, reply_to: str
+) -> Target | None:
+    """Best effort: the task and snapshot ids of a body that failed to decode as a job."""
+    try:
+        data = json.loads(inflate(body, encoding, max_bytes))
+        return Target(UUID(str(data["task_id"])), UUID(str(data["snapshot_id"])), reply_to)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def attempt_of(message: AbstractIncomingMessage) -> int:
+    """Which attempt this delivery is (1 for a job never retried through a delay queue)."""
+    value = (message.headers or {}).get(RETRY_ATTEMPT_HEADER)
+    try:
+        return max(int(str(value)), 0) + 1 if value is not None else 1
+    except ValueError:
+        return 1
+
+
+def delayed_copy(message: AbstractIncomingMessage, attempt: int) -> aio_pika.Message:
+    """A copy of a job delivery for its next attempt: same body and properties, the broker's
+    dead-letter headers left out, and the number of attempts made so far in a header."""
+    headers = {
+        k: v
+        for k, v in (message.headers or {}).items()
+        if not k.startswith(("x-death", "x-first-death", "x-last-death", "x-delivery-count"))
+    }
+    headers[RETRY_ATTEMPT_HEADER] = attempt
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        correlation_id=message.correlation_id,
+        message_id=message.message_id,
+        reply_to=message.reply_to,
+        type=message.type,
+    )
 
 
 class StatusPublisher:
@@ -63,6 +114,10 @@ class StatusPublisher:
             message, routing_key=target.reply_to, mandatory=True
         )
 
+    async def send(self, message: aio_pika.Message, queue: str) -> None:
+        """Publish ``message`` to ``queue`` (default exchange) and wait for the confirm."""
+        await self._channel.default_exchange.publish(message, routing_key=queue, mandatory=True)
+
     async def progress(self, target: Target, progress: int, phase: str) -> None:
         """A ``progress`` event (``started`` when ``phase`` is ``"started"``)."""
         event: EventName = "started" if phase == "started" else "progress"
@@ -85,12 +140,15 @@ class StatusPublisher:
             render_ms=round(render_ms, 3),
         )
 
-    async def failed(self, target: Target, error: RendererError) -> None:
+    async def failed(
+        self, target: Target, error: RendererError, attempt: int | None = None
+    ) -> None:
         """The terminal failure event carrying the error's stable code."""
         await self.publish(
             target,
             "failed",
             progress=100,
             phase="failed",
+            attempt=attempt,
             error=EventError(code=error.code, message=error.message, retryable=error.retryable),
         )

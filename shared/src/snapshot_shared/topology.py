@@ -1,13 +1,36 @@
-"""RabbitMQ names and declarations (DESIGN §5), shared so both sides declare identically."""
+"""RabbitMQ names and declarations (DESIGN §5), shared so both sides declare identically.
+
+Queues (all quorum, all under the optional prefix):
+
+- ``render.jobs``: the render jobs; after ``delivery_limit`` deliveries, or when the renderer
+  rejects a job, it is dead-lettered to ``render.jobs.dead`` (read by the API).
+- ``render.jobs.retry.<n>s``: one delay queue per retry step; a job the renderer could not
+  finish is copied here and comes back to ``render.jobs`` when its ``x-message-ttl`` ends.
+- ``render.status``: renderer status events (read by the API); a poison event (undecodable, or
+  redelivered ``status_delivery_limit`` times) goes to ``render.status.dead`` for an operator,
+  and so does a dead-lettered job the API failed to apply ``status_delivery_limit`` times.
+
+Arguments of an existing queue cannot change: a broker still holding a queue declared by an
+older release answers ``PRECONDITION_FAILED`` (``declare`` explains what to delete).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.exceptions import ChannelPreconditionFailed
 
 JOBS_ROUTING_KEY = "render.jobs"
+STATUS_ROUTING_KEY = "render.status"
+# Growing delays between a job's attempts (seconds); the last one repeats if there are more.
+RETRY_DELAYS_SECONDS = (1, 5, 15, 60)
+# A status event applied in a transaction that keeps failing (database down for minutes, a
+# bug) is redelivered with a capped backoff this many times, then parked in render.status.dead.
+STATUS_DELIVERY_LIMIT = 50
+RETRY_ATTEMPT_HEADER = "x-retry-attempt"
 
 
 @dataclass(frozen=True)
@@ -16,6 +39,8 @@ class Topology:
 
     prefix: str = ""
     delivery_limit: int = 5
+    status_delivery_limit: int = STATUS_DELIVERY_LIMIT
+    retry_delays_seconds: tuple[int, ...] = RETRY_DELAYS_SECONDS
 
     @property
     def exchange(self) -> str:
@@ -38,8 +63,27 @@ class Topology:
         return f"{self.prefix}render.status"
 
     @property
+    def status_dead_queue(self) -> str:
+        return f"{self.prefix}render.status.dead"
+
+    def retry_queue(self, attempt: int) -> str:
+        """The delay queue a job goes to after its ``attempt``-th failed attempt (1-based)."""
+        delays = self.retry_delays_seconds
+        return f"{self.prefix}render.jobs.retry.{delays[min(attempt, len(delays)) - 1]}s"
+
+    @property
+    def retry_queues(self) -> tuple[str, ...]:
+        return tuple(self.retry_queue(n) for n in range(1, len(self.retry_delays_seconds) + 1))
+
+    @property
     def queues(self) -> tuple[str, ...]:
-        return (self.jobs_queue, self.dead_queue, self.status_queue)
+        return (
+            self.jobs_queue,
+            self.dead_queue,
+            self.status_queue,
+            self.status_dead_queue,
+            *self.retry_queues,
+        )
 
     @property
     def exchanges(self) -> tuple[str, ...]:
@@ -54,6 +98,23 @@ class Declared:
     status: AbstractQueue
 
 
+class TopologyConflict(RuntimeError):
+    """A queue exists on the broker with other arguments (declared by an older release)."""
+
+
+async def _queue(channel: AbstractChannel, name: str, arguments: dict[str, Any]) -> AbstractQueue:
+    try:
+        return await channel.declare_queue(
+            name, durable=True, arguments={"x-queue-type": "quorum", **arguments}
+        )
+    except ChannelPreconditionFailed as exc:
+        raise TopologyConflict(
+            f"queue {name!r} exists with other arguments than this release declares"
+            f" ({exc}). Its arguments cannot change in place: drain it, then delete it"
+            f" (`rabbitmqctl delete_queue {name}`) and restart; see README 'Messaging topology'"
+        ) from exc
+
+
 async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
     """Declare every exchange and queue; idempotent, and identical on both services."""
     exchange = await channel.declare_exchange(
@@ -62,24 +123,51 @@ async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
     dlx = await channel.declare_exchange(
         topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    jobs = await channel.declare_queue(
+    jobs = await _queue(
+        channel,
         topology.jobs_queue,
-        durable=True,
-        arguments={
-            "x-queue-type": "quorum",
+        {
             "x-delivery-limit": topology.delivery_limit,
             "x-dead-letter-exchange": topology.dead_letter_exchange,
             "x-dead-letter-routing-key": JOBS_ROUTING_KEY,
         },
     )
     await jobs.bind(exchange, JOBS_ROUTING_KEY)
-    dead = await channel.declare_queue(
-        topology.dead_queue, durable=True, arguments={"x-queue-type": "quorum"}
+    # Read by the API, which requeues what it cannot apply yet: bounded like render.status
+    # (RabbitMQ 4 would otherwise apply its default of 20 and drop), then parked for an operator.
+    dead = await _queue(
+        channel,
+        topology.dead_queue,
+        {
+            "x-delivery-limit": topology.status_delivery_limit,
+            "x-dead-letter-exchange": topology.dead_letter_exchange,
+            "x-dead-letter-routing-key": STATUS_ROUTING_KEY,
+        },
     )
     await dead.bind(dlx, JOBS_ROUTING_KEY)
-    status = await channel.declare_queue(
-        topology.status_queue, durable=True, arguments={"x-queue-type": "quorum"}
+    for seconds, name in zip(topology.retry_delays_seconds, topology.retry_queues, strict=True):
+        await _queue(
+            channel,
+            name,
+            {
+                "x-message-ttl": seconds * 1000,
+                "x-dead-letter-exchange": topology.exchange,
+                "x-dead-letter-routing-key": JOBS_ROUTING_KEY,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+    status = await _queue(
+        channel,
+        topology.status_queue,
+        {
+            "x-delivery-limit": topology.status_delivery_limit,
+            "x-dead-letter-exchange": topology.dead_letter_exchange,
+            "x-dead-letter-routing-key": STATUS_ROUTING_KEY,
+        },
     )
+    status_dead = await _queue(channel, topology.status_dead_queue, {})
+    await status_dead.bind(dlx, STATUS_ROUTING_KEY)
     return Declared(exchange=exchange, jobs=jobs, dead=dead, status=status)
 
 

@@ -17,7 +17,11 @@ OnReady = Callable[[AbstractChannel, Declared], Awaitable[None]]
 
 
 class Broker:
-    """Connects with retries, declares the topology, then runs the ``on_ready`` callbacks."""
+    """Connects with retries, declares the topology, then runs the ``on_ready`` callbacks.
+
+    ``channel`` declares the topology; the callbacks (the consumers) get a channel of their
+    own, and the outbox relay opens its own publish channel, so a channel the broker closes
+    takes only its own work down."""
 
     def __init__(self, url: str, topology: Topology) -> None:
         self.url = url
@@ -60,8 +64,9 @@ class Broker:
                 connection = await aio_pika.connect_robust(self.url, timeout=5)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 declared = await declare(channel, self.topology)
+                consume_channel = await connection.channel()
                 for callback in self._on_ready:
-                    await callback(channel, declared)
+                    await callback(consume_channel, declared)
             except asyncio.CancelledError:  # shutting down before the broker was ready
                 await _close_quietly(connection)
                 raise

@@ -1,38 +1,80 @@
 """The outbox relay: publishes render jobs written by committed transactions.
 
 Woken right after each commit (``kick``) and also polls, so rows left behind by a crash, a
-broker outage or another worker are published too. Rows are taken with ``DELETE … RETURNING``
-(``SKIP LOCKED``) in a transaction that commits only after every publish was confirmed: three
-round trips per batch. A failed publish rolls the rows back; a crash between the confirm and
-the commit re-publishes a job, which the renderer treats as a duplicate.
+broker outage or another worker are published too. A round locks a batch of pending rows
+(``FOR UPDATE SKIP LOCKED``), publishes them on the relay's own confirmed channel, each with a
+timeout, and settles every row on its own in the same transaction: a confirmed row is deleted;
+a row the broker refused (unroutable, nacked, the channel closed over it, no confirm while
+others got theirs) counts an attempt; after ``max_attempts``, or at once when it is larger than
+the broker takes, it is parked (kept, marked, for an operator) and its task fails with
+``publish_failed``. A failure the row is not to blame for (the connection lost) counts nothing.
+A crash between the confirm and the commit re-publishes a job: the renderer treats it as a
+duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import aio_pika
 import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.exceptions import AMQPChannelError, ChannelInvalidStateError, DeliveryError
+from snapshot_shared.messages import EventError, StatusEvent
+from snapshot_shared.topology import declare
 
 from snapshot_api.background import BackgroundLoop
 from snapshot_api.db import outbox
 from snapshot_api.messaging.broker import Broker
-from snapshot_api.metrics import OUTBOX_PUBLISHED
+from snapshot_api.metrics import OUTBOX_PARKED, OUTBOX_PUBLISH_FAILED, OUTBOX_PUBLISHED
+from snapshot_api.services.tasks import apply_event
 
 log = logging.getLogger(__name__)
 BATCH = 100
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why one row was not published; ``kind`` says whether the row is to blame."""
+
+    kind: str  # refused | too_large | channel | timeout | broker
+    error: str
+
+    def counts(self, others_published: bool) -> bool:
+        if self.kind == "timeout":  # the broker confirmed others: this row is the problem
+            return others_published
+        return self.kind in ("refused", "too_large")
+
+
+Outcome = Failure | None  # None: published and confirmed
+
+
 class OutboxRelay(BackgroundLoop):
     name = "outbox-relay"
 
-    def __init__(self, pool: asyncpg.Pool, broker: Broker, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        poll_seconds: float,
+        *,
+        max_attempts: int = 10,
+        publish_timeout: float = 10.0,
+        max_message_bytes: int = 128 * 2**20,
+    ) -> None:
         super().__init__()
         self.pool = pool
         self.broker = broker
         self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self.publish_timeout = publish_timeout
+        self.max_message_bytes = max_message_bytes
         self._wake = asyncio.Event()
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
 
     def kick(self) -> None:
         self._wake.set()
@@ -55,18 +97,47 @@ class OutboxRelay(BackgroundLoop):
 
     async def publish_batch(self) -> int:
         """Publish up to one batch of pending jobs; return how many were published."""
-        declared = self.broker.declared
-        if declared is None or not self.broker.is_up:
+        if self.broker.declared is None or not self.broker.is_up:
             return 0
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await outbox.take(conn, BATCH)
-            if rows:
-                await asyncio.gather(*(self._publish(declared.exchange, r) for r in rows))
-        if rows:
-            OUTBOX_PUBLISHED.inc(len(rows))
-        return len(rows)
+            rows = await outbox.lock_pending(conn, BATCH)
+            if not rows:
+                return 0
+            outcomes = await self._publish_rows(rows)
+            published = [i for i, outcome in outcomes.items() if outcome is None]
+            failures = {
+                i: (f.error, f.kind == "too_large")
+                for i, f in outcomes.items()
+                if f is not None and f.counts(bool(published))
+            }
+            await outbox.delete(conn, published)
+            for row in await outbox.record_failures(conn, failures, self.max_attempts):
+                if row["parked"]:
+                    await self._park(conn, row)
+        OUTBOX_PUBLISHED.inc(len(published))
+        OUTBOX_PUBLISH_FAILED.inc(len(failures))
+        return len(published)
 
-    async def _publish(self, exchange: aio_pika.abc.AbstractExchange, row: asyncpg.Record) -> None:
+    async def _publish_rows(self, rows: list[asyncpg.Record]) -> dict[int, Outcome]:
+        exchange = await self._open()
+        done = await asyncio.gather(*(self._publish(exchange, row) for row in rows))
+        outcomes: dict[int, Outcome] = {r["id"]: o for r, o in zip(rows, done, strict=True)}
+        # The broker closed the channel over one of the rows: find which by trying each alone.
+        for row in rows:
+            outcome = outcomes[row["id"]]
+            if outcome is not None and outcome.kind == "channel":
+                alone = await self._publish(await self._open(), row)
+                if alone is not None and alone.kind == "channel":
+                    alone = Failure("refused", alone.error)
+                outcomes[row["id"]] = alone
+        if any(o is not None and o.kind == "refused" for o in outcomes.values()):
+            await self._redeclare()  # a deleted jobs queue is back for the next round
+        return outcomes
+
+    async def _publish(self, exchange: AbstractExchange, row: asyncpg.Record) -> Outcome:
+        size = len(row["body"])
+        if size > self.max_message_bytes:
+            return Failure("too_large", f"{size} bytes, more than {self.max_message_bytes}")
         task_id = str(row["task_id"])
         message = aio_pika.Message(
             body=row["body"],
@@ -78,4 +149,58 @@ class OutboxRelay(BackgroundLoop):
             reply_to=self.broker.topology.status_queue,
             headers={"x-request-id": row["request_id"] or ""},
         )
-        await exchange.publish(message, routing_key=row["routing_key"], mandatory=True)
+        publish = exchange.publish(message, routing_key=row["routing_key"], mandatory=True)
+        try:
+            await asyncio.wait_for(publish, self.publish_timeout)
+        except DeliveryError as exc:  # returned as unroutable, or nacked
+            return Failure("refused", f"refused by the broker: {exc}")
+        except TimeoutError:
+            return Failure("timeout", f"no confirm within {self.publish_timeout}s")
+        except (AMQPChannelError, ChannelInvalidStateError) as exc:
+            return Failure("channel", f"the broker closed the channel: {exc!r}")
+        except Exception as exc:  # noqa: BLE001 - the connection: not this row's fault
+            return Failure("broker", repr(exc))
+        return None
+
+    async def _open(self) -> AbstractExchange:
+        """The relay's own confirmed channel (reopened after the broker closed it)."""
+        connection = self.broker.connection
+        if connection is None:
+            raise ConnectionError("not connected to RabbitMQ")
+        if self._channel is None or self._channel.is_closed or self._exchange is None:
+            self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange = await self._channel.get_exchange(
+                self.broker.topology.exchange, ensure=False
+            )
+        return self._exchange
+
+    async def _redeclare(self) -> None:
+        try:
+            await self._open()
+            assert self._channel is not None
+            await declare(self._channel, self.broker.topology)
+        except Exception as exc:  # noqa: BLE001 - best effort; the rows count their attempts
+            log.warning("could not declare the topology again: %s", exc)
+
+    async def _park(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        """Keep the row for an operator, and end its task: it will never be rendered."""
+        OUTBOX_PARKED.inc()
+        log.error(
+            "outbox row parked after %d attempts: %s",
+            row["attempts"],
+            row["last_error"],
+            extra={"task_id": str(row["task_id"]), "outbox_id": row["id"]},
+        )
+        event = StatusEvent(
+            task_id=row["task_id"],
+            snapshot_id=row["snapshot_id"],
+            event="failed",
+            phase="publish_failed",
+            error=EventError(
+                code="publish_failed",
+                message=f"The render job could not be published ({row['attempts']} attempts):"
+                f" {row['last_error']}"[:500],
+            ),
+            at=dt.datetime.now(dt.UTC),
+        )
+        await apply_event(conn, event)
