@@ -150,7 +150,14 @@ async def test_message_bodies_refuse_control_characters_and_too_many_line_breaks
 
 async def test_the_stored_weight_is_the_shared_weight(api, database_url):
     room = await api.room("olivia", "Weights")
-    bodies = ["plain", "é€😀", "a\r\nb\nc\rd\r\re\n\n", "\r\n" * 7 + "\r", '"\\' * 100]
+    bodies = [
+        "plain",
+        "é€😀",
+        "a\r\nb\nc\rd\r\re\n\n",
+        "\r\n" * 7 + "\r",
+        '"\\' * 100,
+        "😀🎉👍🏽❤️🧪✅ 1️⃣ ⌚ ⭐ 🇩🇪 ❤ 𝐀",
+    ]
     created = await api.post_messages(room, bodies)
     rows = await _rows(
         database_url,
@@ -182,6 +189,14 @@ async def test_a_snapshot_over_the_weight_limit_is_413_and_writes_nothing(api, d
     before = await table_counts(database_url)
     problem = assert_problem(await api.snapshot(lines), 413, "snapshot_too_large")
     assert problem["weight"] == limits.message_weight("\n" * limits.MESSAGE_LINE_BREAKS)
+    assert await table_counts(database_url) == before
+
+    # Color emoji lay out ~100x slower than text: 130 of them weigh 52 KB of text.
+    emoji = await api.room("olivia", "Emoji")
+    await api.post_messages(emoji, ["😀" * 130, "ok"])
+    before = await table_counts(database_url)
+    problem = assert_problem(await api.snapshot(emoji), 413, "snapshot_too_large")
+    assert problem["weight"] == limits.message_weight("😀" * 130) + limits.message_weight("ok")
     assert await table_counts(database_url) == before
 
 

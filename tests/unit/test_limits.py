@@ -47,6 +47,9 @@ def test_bodies_keep_tab_cr_lf_and_are_bounded_in_bytes_and_line_breaks():
 
 def test_weight_and_snapshot_limits():
     assert limits.message_weight("ab\r\nc") == 400 + 5 + 100
+    # Color emoji: each character of the emoji blocks, and U+FE0F, adds 400; other text not.
+    assert limits.message_weight("😀✅❤️") == 400 + 13 + 4 * 400
+    assert limits.message_weight("→ 𝐀 é") == 400 + 11
     small = SnapshotLimits(messages=2, weight=1000, members=1)
     assert small.problem(["x", "y"], members=1) is None
     assert "3 messages" in (small.problem(["x"] * 3, members=0) or "")

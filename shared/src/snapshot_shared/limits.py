@@ -4,8 +4,9 @@ cannot take.
 
 Sizes were measured with the renderer's ``render_pdf`` on the 2-core development VM: a page
 holds about 5,600 bytes of running text or 55 line breaks (so one line break lays out like
-~100 bytes of text), and a message costs about as much as 400 bytes of text (its header and
-spacing). A snapshot's *weight* adds these up; see README "Limits" for the figures.
+~100 bytes of text), a message costs about as much as 400 bytes of text (its header and
+spacing), and so does a color emoji (in time, not pages). A snapshot's *weight* adds these
+up; README "Configuration" has the figures.
 """
 
 from __future__ import annotations
@@ -29,14 +30,25 @@ REQUEST_ID_CHARS = 128
 MESSAGE_BYTES = 16 * 1024  # UTF-8 bytes of one body
 MESSAGE_LINE_BREAKS = 500  # ~9 pages of empty lines, 0.2 s of layout
 # What a snapshot's messages may weigh: bytes + LINE_BREAK_WEIGHT per line break +
-# MESSAGE_WEIGHT per message. 3 MiB is ~560 pages of plain text (35 s, within the default
-# 120 s / 1 GiB / 2,000-page budgets); 5,000 messages of 200 bytes weigh 3,000,000.
+# EMOJI_WEIGHT per emoji + MESSAGE_WEIGHT per message. 3 MiB is ~560 pages of plain text
+# (35 s, within the default 120 s / 1 GiB / 2,000-page budgets); 5,000 messages of 200 bytes
+# weigh 3,000,000.
 LINE_BREAK_WEIGHT = 100
 MESSAGE_WEIGHT = 400
+# A glyph from the color emoji font costs 1.3-3.3 ms to lay out and write (😀: 3.3 ms, ✅:
+# 1.6 ms, ❤️: 1.4 ms; plain text: ~10 us a byte): 16 KiB of emoji took 9 s. Characters of the
+# emoji blocks, and U+FE0F (emoji presentation), weigh as much as a message.
+EMOJI_WEIGHT = 400
 SNAPSHOT_MESSAGES = 5_000
 SNAPSHOT_WEIGHT = 3 * 2**20
-SNAPSHOT_MEMBERS = 10_000  # members of the room in a snapshot (~1,000 pages at most)
+# Members listed in a snapshot: a member row costs 11 ms (short names) to 75 ms (100-char
+# names, 110-char ids that wrap); 500 of the latter took 38 s (39 pages, 123 MiB), which with
+# messages at the weight limit (35 s) stays within the 120 s budget.
+SNAPSHOT_MEMBERS = 500
 
+# The same class is in migrations/0002_edges_input.sql (PostgreSQL's regexp_count).
+EMOJI_CLASS = r"[\U0001F000-\U0001FAFF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]"
+_EMOJI = re.compile(EMOJI_CLASS)
 # \r\n, \n and \r each end a line (HTML normalizes the three to one).
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 # C0 and C1 controls other than tab and the line breaks, and the Unicode line/paragraph
@@ -66,7 +78,8 @@ def message_weight(body: str) -> int:
     return (
         MESSAGE_WEIGHT
         + len(body.encode("utf-8", "surrogatepass"))
-        + (LINE_BREAK_WEIGHT * line_breaks(body))
+        + LINE_BREAK_WEIGHT * line_breaks(body)
+        + EMOJI_WEIGHT * len(_EMOJI.findall(body))
     )
 
 

@@ -174,7 +174,8 @@ def _check_size(row: asyncpg.Record, limits: SnapshotLimits) -> None:
     if row["message_weight"] > limits.weight:
         raise SnapshotTooLarge(
             f"The scope's messages weigh {row['message_weight']} (bytes + 100 per line break"
-            f" + 400 per message); the limit per snapshot is {limits.weight}" + narrow,
+            f" + 400 per emoji + 400 per message); the limit per snapshot is {limits.weight}"
+            + narrow,
             limit=limits.weight,
             weight=row["message_weight"],
         )
