@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from snapshot_shared import limits
+from snapshot_shared.messages import SnapshotPayload, decode_job
 from support.api import running_api, settings_for
 from support.security import assert_problem, table_counts
 
@@ -211,3 +212,26 @@ async def test_a_snapshot_of_too_many_members_is_413_unless_members_are_left_out
     assert await table_counts(database_url) == before
     only_messages = {"scope": {"sections": ["messages"]}}
     assert (await api.snapshot(room, body=only_messages)).status_code == 202
+
+
+async def test_a_job_of_the_longest_names_the_api_accepts_is_a_valid_job(api, database_url):
+    # Added without a display name, a member is shown by user id, longer than display names.
+    user = "u" * limits.USER_ID_CHARS
+    room = await api.room("olivia", "n" * limits.ROOM_NAME_CHARS)
+    r = await api.client.put(
+        f"/api/v1/rooms/{room}/members/{user}", json={"role": "editor"}, headers=api.auth("olivia")
+    )
+    assert r.status_code == 201, r.text
+    await api.post_messages(room, ["hello"], user=user)
+    options = {"title": "t" * limits.TITLE_CHARS, "locale": "xyz" + "-abcdefgh" * 3}
+    created = await api.snapshot(room, user=user, body={"options": options})
+    assert created.status_code == 202, created.text
+    [row] = await _rows(
+        database_url,
+        "SELECT body, content_encoding FROM outbox WHERE task_id = $1",
+        uuid.UUID(created.json()["task_id"]),
+    )
+    job = decode_job(row["body"], row["content_encoding"], 2**20, api.settings.snapshot_limits)
+    payload = SnapshotPayload.model_validate(job.payload)
+    assert user in [m.display_name for m in payload.members]
+    assert payload.messages[0].author_name == user

@@ -60,7 +60,7 @@ def test_weight_and_snapshot_limits():
 def _worst_payload(lim: SnapshotLimits) -> dict:
     """A payload at every limit, made of what escapes most in JSON and is still accepted."""
     wide = '"\\😀'  # 2 + 2 + 4 bytes of JSON for 3 characters
-    name = (wide * 40)[: limits.DISPLAY_NAME_CHARS]
+    name = (wide * 50)[: limits.WIRE_NAME_CHARS]
     user = (wide * 50)[: limits.USER_ID_CHARS]
     at = "2026-01-01T00:00:00.000000Z"
     per_message = lim.weight // lim.messages - limits.MESSAGE_WEIGHT

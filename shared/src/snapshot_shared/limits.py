@@ -19,6 +19,8 @@ from dataclasses import dataclass
 ROOM_NAME_CHARS = 200
 DISPLAY_NAME_CHARS = 100
 USER_ID_CHARS = 128
+# A member or author without a display name is shown by user id: names on the wire are longer.
+WIRE_NAME_CHARS = max(DISPLAY_NAME_CHARS, USER_ID_CHARS)
 TITLE_CHARS = 200
 LOCALE_CHARS = 35  # BCP 47 tags in practice stay under 35 (RFC 5646 §4.4.1)
 TIMEZONE_CHARS = 64  # the longest IANA name has 32
@@ -121,5 +123,5 @@ class SnapshotLimits:
 # before control characters were refused may still escape 6x (\u0001), so a body counts 6x
 # its bytes (weight >= bytes). Other fields are bounded in characters (4 bytes, 2x escaped).
 _ENVELOPE_BYTES = 4096 + 8 * (TITLE_CHARS + LOCALE_CHARS + TIMEZONE_CHARS + ROOM_NAME_CHARS)
-_MESSAGE_FIELDS_BYTES = 256 + 8 * (USER_ID_CHARS + DISPLAY_NAME_CHARS + KIND_CHARS)
-_MEMBER_BYTES = 256 + 8 * (USER_ID_CHARS + DISPLAY_NAME_CHARS)
+_MESSAGE_FIELDS_BYTES = 256 + 8 * (USER_ID_CHARS + WIRE_NAME_CHARS + KIND_CHARS)
+_MEMBER_BYTES = 256 + 8 * (USER_ID_CHARS + WIRE_NAME_CHARS)

@@ -61,7 +61,7 @@ class RenderOptions(BaseModel):
 
 
 UserId = Annotated[str, Field(max_length=limits.USER_ID_CHARS)]
-DisplayName = Annotated[str, Field(max_length=limits.DISPLAY_NAME_CHARS)]
+DisplayName = Annotated[str, Field(max_length=limits.WIRE_NAME_CHARS)]
 Short = Annotated[str, Field(max_length=64)]  # codes, phases, roles, kinds, templates
 # Error messages and ids the services write themselves; generous, only a bound.
 Text = Annotated[str, Field(max_length=4096)]
