@@ -20,13 +20,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from snapshot_shared import limits
 from snapshot_shared.messages import RenderOptions, Section
 
 from snapshot_api.text import check_line, text_problem
 
 Role = Literal["owner", "editor", "viewer"]
 Kind = Literal["message", "note", "decision"]
-MAX_BODY_BYTES = 16 * 1024
+MAX_BODY_BYTES = limits.MESSAGE_BYTES
 FIRST_YEAR, LAST_YEAR = 1970, 2099
 # The same rules as text.py, written as patterns so the OpenAPI schema states them too.
 _LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
@@ -54,7 +55,7 @@ class Strict(BaseModel):
 
 
 class RoomCreate(Strict):
-    name: Annotated[NonBlankLine, Field(min_length=1, max_length=200)]
+    name: Annotated[NonBlankLine, Field(min_length=1, max_length=limits.ROOM_NAME_CHARS)]
 
     @field_validator("name")
     @classmethod
@@ -66,7 +67,9 @@ class RoomCreate(Strict):
 
 class MemberPut(Strict):
     role: Role
-    display_name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
+    display_name: (
+        Annotated[Line, Field(min_length=1, max_length=limits.DISPLAY_NAME_CHARS)] | None
+    ) = None
 
 
 class MessageIn(Strict):
@@ -75,8 +78,13 @@ class MessageIn(Strict):
         Field(
             min_length=1,
             max_length=MAX_BODY_BYTES,
-            pattern=r"^[^\x00]*$",
-            description=f"Plain text, at most {MAX_BODY_BYTES} bytes of UTF-8, no NUL",
+            # In the schema only, so that the validator below names what is wrong.
+            json_schema_extra={"pattern": limits.BODY_PATTERN},
+            description=(
+                f"Plain text: at most {MAX_BODY_BYTES} bytes of UTF-8 and"
+                f" {limits.MESSAGE_LINE_BREAKS} line breaks (CR LF, LF or CR); no control"
+                " characters other than tab, CR and LF, no U+2028/U+2029"
+            ),
         ),
     ]
     kind: Kind = "message"
@@ -84,10 +92,8 @@ class MessageIn(Strict):
     @field_validator("body")
     @classmethod
     def _size_in_bytes(cls, value: str) -> str:
-        if problem := text_problem(value):
+        if problem := text_problem(value) or limits.body_problem(value):
             raise ValueError(f"body {problem}")
-        if len(value.encode("utf-8")) > MAX_BODY_BYTES:
-            raise ValueError(f"body is over {MAX_BODY_BYTES} bytes of UTF-8")
         return value
 
 
@@ -137,8 +143,10 @@ TIMEZONES = frozenset(zoneinfo.available_timezones())
 class SnapshotOptions(RenderOptions):
     """The render options, with the title and time zone rules spelled out for OpenAPI."""
 
-    title: Annotated[Line, Field(max_length=200)] | None = None
-    timezone: Annotated[str, Field(json_schema_extra={"enum": sorted(TIMEZONES)})] = "UTC"
+    title: Annotated[Line, Field(max_length=limits.TITLE_CHARS)] | None = None
+    timezone: Annotated[
+        str, Field(max_length=limits.TIMEZONE_CHARS, json_schema_extra={"enum": sorted(TIMEZONES)})
+    ] = "UTC"
 
     @field_validator("timezone", mode="before")
     @classmethod

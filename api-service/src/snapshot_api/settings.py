@@ -11,6 +11,8 @@ from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from snapshot_shared import limits
+from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.settings import CommonSettings
 
 DEV_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
@@ -36,8 +38,13 @@ class Settings(CommonSettings, BaseSettings):
     jwt_issuer: ClaimValue | None = None
     jwt_audience: ClaimValue | None = None
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
+    # Input bounds (snapshot_shared.limits; the renderer's SNAPSHOT_RENDERER_MAX_SNAPSHOT_*
+    # must be equal). A request body of 10 MiB holds a full batch of 500 messages of 16 KiB of
+    # plain text (8 MiB); bodies that JSON escapes (quotes, backslashes, CR/LF) fit fewer.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 2**20
-    max_snapshot_messages: Annotated[int, Field(ge=1)] = 5_000
+    max_snapshot_messages: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MESSAGES
+    max_snapshot_weight: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_WEIGHT
+    max_snapshot_members: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MEMBERS
     task_deadline_seconds: Annotated[int, Field(ge=5)] = 600
     gzip_threshold_bytes: Annotated[int, Field(ge=0)] = 1024
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
@@ -75,6 +82,12 @@ class Settings(CommonSettings, BaseSettings):
                     " development default outside development"
                 )
         return self
+
+    @property
+    def snapshot_limits(self) -> SnapshotLimits:
+        return SnapshotLimits(
+            self.max_snapshot_messages, self.max_snapshot_weight, self.max_snapshot_members
+        )
 
     @property
     def database_dsn(self) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from snapshot_shared import limits
+from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.settings import CommonSettings
 
 MIB = 2**20
@@ -26,6 +28,15 @@ def _renderer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def _job_bytes(values: dict[str, Any]) -> int:
+    """The worst-case body of a job within the configured per-snapshot limits."""
+    return SnapshotLimits(
+        values.get("max_snapshot_messages", limits.SNAPSHOT_MESSAGES),
+        values.get("max_snapshot_weight", limits.SNAPSHOT_WEIGHT),
+        values.get("max_snapshot_members", limits.SNAPSHOT_MEMBERS),
+    ).job_bytes()
+
+
 class Settings(CommonSettings, BaseSettings):
     """Everything the renderer reads from its environment; names are part of the contract."""
 
@@ -41,12 +52,23 @@ class Settings(CommonSettings, BaseSettings):
     render_memory_bytes: Annotated[int, Field(ge=0)] = 1 * GIB
     max_pages: Annotated[int, Field(ge=1)] = 2000
     crash_test_marker: Annotated[str, Field(min_length=8)] | None = None
-    max_job_bytes: Annotated[int, Field(ge=1024)] = 64 * MIB
+    # The per-snapshot limits (equal to the API's SNAPSHOT_API_MAX_SNAPSHOT_*); the largest
+    # job body accepted defaults to the worst-case size of a job within them.
+    max_snapshot_messages: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MESSAGES
+    max_snapshot_weight: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_WEIGHT
+    max_snapshot_members: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MEMBERS
+    max_job_bytes: Annotated[int, Field(ge=1024)] = Field(default_factory=_job_bytes)
     renderer_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         default_factory=_renderer_id
     )
     prefetch: Annotated[int, Field(ge=1, le=10_000)] | None = None
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    @property
+    def snapshot_limits(self) -> SnapshotLimits:
+        return SnapshotLimits(
+            self.max_snapshot_messages, self.max_snapshot_weight, self.max_snapshot_members
+        )
 
     @property
     def effective_prefetch(self) -> int:

@@ -15,6 +15,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from snapshot_shared import limits
+from snapshot_shared.limits import SnapshotLimits
+
 SCHEMA_VERSION = 1
 GZIP = "gzip"
 DEFAULT_TEMPLATE = "snapshot"
@@ -35,9 +38,17 @@ class RenderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     page_size: PageSize = "A4"
-    timezone: str = "UTC"
-    title: Annotated[str, Field(max_length=200)] | None = None
-    locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")] = "en"
+    timezone: Annotated[str, Field(min_length=1, max_length=limits.TIMEZONE_CHARS)] = "UTC"
+    title: Annotated[str, Field(max_length=limits.TITLE_CHARS)] | None = None
+    locale: Annotated[
+        str,
+        Field(
+            min_length=2,
+            max_length=limits.LOCALE_CHARS,
+            pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+            description="A BCP 47 language tag such as en, de-CH or zh-Hant-TW",
+        ),
+    ] = "en"
 
     @field_validator("timezone")
     @classmethod
@@ -49,26 +60,34 @@ class RenderOptions(BaseModel):
         return value
 
 
+UserId = Annotated[str, Field(max_length=limits.USER_ID_CHARS)]
+DisplayName = Annotated[str, Field(max_length=limits.WIRE_NAME_CHARS)]
+Short = Annotated[str, Field(max_length=64)]  # codes, phases, roles, kinds, templates
+# Error messages and ids the services write themselves; generous, only a bound.
+Text = Annotated[str, Field(max_length=4096)]
+
+
 class PayloadRoom(WireModel):
     id: UUID
-    name: str
+    name: Annotated[str, Field(max_length=limits.ROOM_NAME_CHARS)]
     created_at: dt.datetime
 
 
 class PayloadMember(WireModel):
-    user_id: str
-    display_name: str
-    role: str
+    user_id: UserId
+    display_name: DisplayName
+    role: Short
     joined_at: dt.datetime
 
 
 class PayloadMessage(WireModel):
     id: UUID
-    author_id: str
-    author_name: str
+    author_id: UserId
+    author_name: DisplayName
     created_at: dt.datetime
-    body: str
-    kind: str = "message"
+    # Characters: a UTF-8 byte bound implies this one (the API checks the bytes).
+    body: Annotated[str, Field(max_length=limits.MESSAGE_BYTES)]
+    kind: Annotated[str, Field(max_length=limits.KIND_CHARS)] = "message"
 
 
 class SnapshotPayload(WireModel):
@@ -86,11 +105,11 @@ class RenderJob(WireModel):
     task_id: UUID
     snapshot_id: UUID
     content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    template: str = DEFAULT_TEMPLATE
+    template: Annotated[str, Field(max_length=limits.TEMPLATE_CHARS)] = DEFAULT_TEMPLATE
     options: dict[str, Any]
     payload: dict[str, Any]
     requested_at: dt.datetime
-    request_id: str | None = None
+    request_id: Annotated[str, Field(max_length=limits.REQUEST_ID_CHARS)] | None = None
     deadline: dt.datetime | None = None
     verify_store: bool = False  # the API found the stored PDF missing or damaged
 
@@ -103,8 +122,8 @@ class Artifact(WireModel):
 
 
 class EventError(WireModel):
-    code: str
-    message: str
+    code: Short
+    message: Text
     retryable: bool = False
 
 
@@ -114,18 +133,22 @@ class StatusEvent(WireModel):
     snapshot_id: UUID
     event: EventName
     progress: Annotated[int, Field(ge=0, le=100)] = 0
-    phase: str | None = None
+    phase: Short | None = None
     cache: CacheOutcome | None = None
     artifact: Artifact | None = None
     render_ms: float | None = None
     error: EventError | None = None
-    renderer_id: str | None = None
+    renderer_id: Text | None = None
     attempt: Annotated[int, Field(ge=1)] | None = None
     at: dt.datetime
 
 
 class MessageDecodeError(ValueError):
     """A message body that is not a valid model of this schema version."""
+
+
+class JobOverLimits(MessageDecodeError):
+    """A render job whose snapshot is over the per-snapshot limits (never retried)."""
 
 
 _JOB = TypeAdapter(RenderJob)
@@ -199,13 +222,33 @@ def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
             return bytes(out)
 
 
-def decode_job(body: bytes, encoding: str | None = None, max_bytes: int = 256 * 2**20) -> RenderJob:
+def decode_job(
+    body: bytes,
+    encoding: str | None = None,
+    max_bytes: int = 256 * 2**20,
+    snapshot_limits: SnapshotLimits | None = None,
+) -> RenderJob:
+    """The job in ``body``; with ``snapshot_limits``, a job over them is ``JobOverLimits``."""
     try:
-        return _JOB.validate_json(inflate(body, encoding, max_bytes))
+        job = _JOB.validate_json(inflate(body, encoding, max_bytes))
     except ValueError as exc:
         if isinstance(exc, MessageDecodeError):
             raise
         raise MessageDecodeError(str(exc)) from exc
+    if snapshot_limits is not None and (problem := _over_limits(job.payload, snapshot_limits)):
+        raise JobOverLimits(f"snapshot_too_large: {problem}")
+    return job
+
+
+def _over_limits(payload: dict[str, Any], snapshot_limits: SnapshotLimits) -> str | None:
+    messages = payload.get("messages")
+    members = payload.get("members")
+    bodies = [
+        m["body"]
+        for m in (messages if isinstance(messages, list) else [])
+        if isinstance(m, dict) and isinstance(m.get("body"), str)
+    ]
+    return snapshot_limits.problem(bodies, len(members) if isinstance(members, list) else 0)
 
 
 def decode_event(body: bytes, encoding: str | None = None) -> StatusEvent:

@@ -9,6 +9,9 @@ their ``seq``, which ``messages_of`` drops once the order is guaranteed by ``ORD
 
 Members and messages are read only when the caller may create snapshots (an editor, an
 owner or an admin) and the scope asks for them, so a refused request costs one index probe.
+Before any body is read, one aggregate over the scope counts the members and the messages and
+sums the messages' stored ``weight``; the bodies are read only when the three are within the
+limits, so a snapshot over them costs no body transfer or parse.
 """
 
 from __future__ import annotations
@@ -22,29 +25,47 @@ import asyncpg
 
 _UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
+_SCOPED = """
+FROM messages
+WHERE room_id = r.id
+  AND ($6::timestamptz IS NULL OR messages.created_at >= $6)
+  AND ($7::timestamptz IS NULL OR messages.created_at <= $7)
+ORDER BY seq LIMIT $8
+"""
 FREEZE = f"""
-SELECT r.id::text AS id, r.name, {_UTC.format("r.created_at")} AS created_at, m.role,
-  CASE WHEN $4 AND (m.role IN ('editor', 'owner') OR $3) THEN (
+WITH room AS (
+  SELECT r.id, r.name, r.created_at, m.role,
+         $4 AND (m.role IN ('editor', 'owner') OR $3) AS read_members,
+         $5 AND (m.role IN ('editor', 'owner') OR $3) AS read_messages
+  FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
+  WHERE r.id = $1
+), sizes AS (
+  SELECT CASE WHEN read_members THEN (
+           SELECT count(*) FROM members x WHERE x.room_id = r.id) ELSE 0 END AS member_count,
+         s.message_count, s.message_weight
+  FROM room r LEFT JOIN LATERAL (
+    SELECT count(*) AS message_count, coalesce(sum(weight), 0) AS message_weight
+    FROM (SELECT weight {_SCOPED}) w WHERE r.read_messages
+  ) s ON true
+)
+SELECT r.id::text AS id, r.name, {_UTC.format("r.created_at")} AS created_at, r.role,
+  z.member_count, z.message_count, z.message_weight,
+  CASE WHEN r.read_members AND z.member_count <= $9 THEN (
     SELECT coalesce(json_agg(json_build_object(
              'user_id', x.user_id, 'display_name', x.display_name, 'role', x.role,
              'joined_at', {_UTC.format("x.joined_at")})
            ORDER BY x.joined_at, x.user_id), '[]')::text
     FROM members x WHERE x.room_id = r.id
   ) END AS members,
-  CASE WHEN $5 AND (m.role IN ('editor', 'owner') OR $3) THEN (
+  CASE WHEN r.read_messages AND z.message_count < $8 AND z.message_weight <= $10 THEN (
     SELECT coalesce(json_agg(y ORDER BY y.seq), '[]')::text
     FROM (
       SELECT seq, id::text AS id, author_id, author_name,
              {_UTC.format("created_at")} AS created_at, body, kind
-      FROM messages
-      WHERE room_id = r.id
-        AND ($6::timestamptz IS NULL OR messages.created_at >= $6)
-        AND ($7::timestamptz IS NULL OR messages.created_at <= $7)
-      ORDER BY seq LIMIT $8
+      {_SCOPED}
     ) y
   ) END AS messages
-FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
-WHERE r.id = $1
+FROM room r CROSS JOIN sizes z
 """
 
 
@@ -68,10 +89,24 @@ async def read(
     messages: bool,
     since: dt.datetime | None,
     until: dt.datetime | None,
-    limit: int,
+    max_messages: int,
+    max_members: int,
+    max_weight: int,
 ) -> asyncpg.Record | None:
-    """The room row with ``role``, and ``members``/``messages`` as JSON text (or NULL when
-    not asked for or not allowed); None when the room does not exist."""
+    """The room row with ``role``, ``member_count``, ``message_count`` (at most
+    ``max_messages + 1``) and ``message_weight``, and ``members``/``messages`` as JSON text
+    (NULL when not asked for, not allowed, or over a limit); None when the room does not
+    exist."""
     return await conn.fetchrow(
-        FREEZE, room_id, user_id, is_admin, members, messages, since, until, limit
+        FREEZE,
+        room_id,
+        user_id,
+        is_admin,
+        members,
+        messages,
+        since,
+        until,
+        max_messages + 1,
+        max_members,
+        max_weight,
     )

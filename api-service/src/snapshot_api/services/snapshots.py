@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 from snapshot_shared.hashing import canonical_json, content_hash_canonical, sha256_hex
+from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.messages import DEFAULT_TEMPLATE
 
 from snapshot_api.db import freeze as freeze_db
@@ -82,7 +83,7 @@ async def _create(
                 existing["task_status"],
                 reused=True,
             )
-    payload, count = await freeze(conn, actor, room_id, request, settings.max_snapshot_messages)
+    payload, count = await freeze(conn, actor, room_id, request, settings.snapshot_limits)
     canonical = canonical_json(payload)
     options = request.options.model_dump(mode="json")
     digest = content_hash_canonical(canonical, options, DEFAULT_TEMPLATE)
@@ -125,10 +126,11 @@ async def freeze(
     actor: Actor,
     room_id: UUID,
     request: SnapshotRequest,
-    max_messages: int,
+    limits: SnapshotLimits,
 ) -> tuple[dict[str, Any], int]:
     """The room's data within scope, as canonical-ready JSON (timestamps as UTC ``Z``), after
-    checking that the caller may create snapshots in the room (404 / 403 otherwise)."""
+    checking that the caller may create snapshots in the room (404 / 403 otherwise) and that
+    the scope is within ``limits`` (413, decided before any message body is read)."""
     scope = request.scope
     row = await freeze_db.read(
         conn,
@@ -139,21 +141,18 @@ async def freeze(
         messages="messages" in scope.sections,
         since=scope.from_,
         until=scope.to,
-        limit=max_messages + 1,
+        max_messages=limits.messages,
+        max_members=limits.members,
+        max_weight=limits.weight,
     )
     if row is None or (row["role"] is None and not actor.user.is_admin):
         raise NotFound("Room not found")
     role = row["role"] or "owner"  # an admin acts as an owner everywhere
     if ROLE_RANK[role] < ROLE_RANK["editor"]:
         raise Forbidden(f"This needs the editor role or higher; you are {role}")
+    _check_size(row, limits)
     members = json.loads(row["members"]) if row["members"] is not None else []
     messages = freeze_db.messages_of(row["messages"])
-    if len(messages) > max_messages:
-        raise SnapshotTooLarge(
-            f"The scope holds more than {max_messages} messages, the limit per snapshot;"
-            " narrow scope.from/scope.to",
-            limit=max_messages,
-        )
     payload: dict[str, Any] = {
         "room": {"id": row["id"], "name": row["name"], "created_at": row["created_at"]},
         "sections": [s for s in ("members", "messages") if s in scope.sections],
@@ -162,6 +161,30 @@ async def freeze(
         "as_of": messages[-1]["created_at"] if messages else None,
     }
     return payload, len(messages)
+
+
+def _check_size(row: asyncpg.Record, limits: SnapshotLimits) -> None:
+    narrow = "; narrow scope.from/scope.to"
+    if row["message_count"] > limits.messages:
+        raise SnapshotTooLarge(
+            f"The scope holds more than {limits.messages} messages, the limit per snapshot"
+            + narrow,
+            limit=limits.messages,
+        )
+    if row["message_weight"] > limits.weight:
+        raise SnapshotTooLarge(
+            f"The scope's messages weigh {row['message_weight']} (bytes + 100 per line break"
+            f" + 400 per emoji + 400 per message); the limit per snapshot is {limits.weight}"
+            + narrow,
+            limit=limits.weight,
+            weight=row["message_weight"],
+        )
+    if row["member_count"] > limits.members:
+        raise SnapshotTooLarge(
+            f"The room has {row['member_count']} members; a snapshot of its members may hold"
+            f" {limits.members}: leave out scope.sections 'members'",
+            limit=limits.members,
+        )
 
 
 def _request_doc(room_id: UUID, request: SnapshotRequest) -> dict[str, Any]:
