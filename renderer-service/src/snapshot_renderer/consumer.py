@@ -20,6 +20,7 @@ import time
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, PublishError
 from snapshot_shared.hashing import content_hash
+from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.logging import bound
 from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job
 from snapshot_shared.topology import Topology
@@ -47,9 +48,12 @@ INLINE_BODY_BYTES = 16 * 1024
 log = logging.getLogger(__name__)
 
 
-def _decode_and_hash(body: bytes, encoding: str | None, max_bytes: int) -> tuple[RenderJob, str]:
-    """The job, and the content hash of what it actually carries."""
-    job = decode_job(body, encoding, max_bytes)
+def _decode_and_hash(
+    body: bytes, encoding: str | None, max_bytes: int, snapshot_limits: SnapshotLimits | None
+) -> tuple[RenderJob, str]:
+    """The job (refused when over ``snapshot_limits``), and the content hash of what it
+    actually carries."""
+    job = decode_job(body, encoding, max_bytes, snapshot_limits)
     try:
         return job, content_hash(job.payload, job.options, job.template)
     except (TypeError, ValueError) as exc:  # e.g. NaN in the payload: not canonical JSON
@@ -79,6 +83,7 @@ class JobHandler:
         default_reply_to: str,
         max_job_bytes: int,
         topology: Topology,
+        snapshot_limits: SnapshotLimits | None = None,
         lock_wait_seconds: float = 300.0,
     ) -> None:
         self._pool = pool
@@ -88,6 +93,7 @@ class JobHandler:
         self._fingerprint = fingerprint
         self._default_reply_to = default_reply_to
         self._max_job_bytes = max_job_bytes
+        self._snapshot_limits = snapshot_limits
         self._topology = topology
         self._inflight: dict[str, asyncio.Future[Rendered]] = {}
         self._locks = KeyLocks(disk.root)
@@ -127,7 +133,12 @@ class JobHandler:
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         reply_to = message.reply_to or self._default_reply_to
-        args = (message.body, message.content_encoding, self._max_job_bytes)
+        args = (
+            message.body,
+            message.content_encoding,
+            self._max_job_bytes,
+            self._snapshot_limits,
+        )
         try:
             if len(message.body) <= INLINE_BODY_BYTES:
                 job, actual = _decode_and_hash(*args)

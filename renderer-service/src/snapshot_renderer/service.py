@@ -75,6 +75,7 @@ class RendererService:
             default_reply_to=s.topology.status_queue,
             max_job_bytes=s.max_job_bytes,
             topology=s.topology,
+            snapshot_limits=s.snapshot_limits,
             lock_wait_seconds=s.render_timeout_seconds * 2 + 30,
         )
         self._queue = declared.jobs
