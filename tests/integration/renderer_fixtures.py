@@ -13,6 +13,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from prometheus_client import REGISTRY
 from snapshot_shared.hashing import content_hash, iso_utc
 from snapshot_shared.messages import RenderJob, RenderOptions, StatusEvent, decode_event, encode
 from snapshot_shared.topology import JOBS_ROUTING_KEY
@@ -109,6 +110,17 @@ async def publish_job(
         encoding=encoding,
         correlation_id=str(job.task_id),
         request_id=job.request_id,
+    )
+
+
+def outcomes(outcome: str) -> float:
+    """``snapshot_renderer_job_outcomes_total`` of this process for ``outcome``, all codes."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "snapshot_renderer_job_outcomes"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("outcome") == outcome
     )
 
 

@@ -24,6 +24,7 @@ from renderer_fixtures import (
     Received,
     make_job,
     make_payload,
+    outcomes,
     publish_body,
     publish_job,
 )
@@ -32,6 +33,7 @@ from snapshot_renderer.settings import Settings
 from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
 from snapshot_shared.topology import Topology, declare, delete
+from support.holds import MARKER, Holds, hold_settings, passing
 from support.waiting import until
 
 
@@ -179,15 +181,31 @@ async def test_memory_hit_rewrites_a_pdf_missing_from_disk(
 async def test_identical_concurrent_jobs_render_once(
     settings: Settings, exchange: AbstractExchange, events: EventCollector, topology: Topology
 ) -> None:
-    payload = make_payload(n_messages=30, seed=13)
-    jobs = [make_job(payload) for _ in range(2)]
-    async with RendererService(settings):
-        before = render_count()
-        for job in jobs:
-            await publish_job(exchange, job, topology.status_queue)
-        results = [completed(await events.until_terminal(job.task_id)) for job in jobs]
+    """The follower must join the leader's render in progress, not hit the cache after it."""
+    payload = make_payload(n_messages=30, seed=13, name=f"Coalesced {MARKER}")
+    leader, follower = (make_job(payload) for _ in range(2))
+    holds = Holds()
+    try:
+        async with RendererService(settings.model_copy(update=hold_settings(holds))):
+            before, retried = render_count(), outcomes("retried")
+            await publish_job(exchange, leader, topology.status_queue)
+            held = await holds.next()  # the leader's render is in progress, and stays there
+            await publish_job(exchange, follower, topology.status_queue)
+            # "rendering" comes after the cache look-up missed and right before the follower
+            # looks for a render of its key in progress: it can only wait on the leader's.
+            await events.until_phase(follower.task_id, "rendering")
+            async with passing(holds):  # a second render would be counted, not hang
+                held.release()
+                results = [
+                    completed(await events.until_terminal(job.task_id))
+                    for job in (leader, follower)
+                ]
+    finally:
+        holds.close()
 
-    assert render_count() - before == 1
+    assert holds.count == 1 and render_count() - before == 1
+    assert outcomes("retried") == retried  # the follower did not get there by a retry
+    assert [r.cache for r in results] == ["miss", "memory"]
     assert results[0].artifact == results[1].artifact
 
 

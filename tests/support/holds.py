@@ -9,15 +9,24 @@ counted, so a test can count real renders.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from support.waiting import until, until_sync
 
 MARKER = "hold-test-marker-5c1e"
+
+
+def hold_settings(holds: Holds) -> dict[str, object]:
+    """``Settings.model_copy(update=...)`` values that turn the hook on in-process."""
+    return {"hold_test_marker": MARKER, "hold_test_dir": holds.directory}
 
 
 @dataclass
@@ -91,3 +100,21 @@ class Holds:
         for path in self.directory.iterdir():
             path.unlink()
         self.directory.rmdir()
+
+
+@asynccontextmanager
+async def passing(holds: Holds) -> AsyncIterator[Holds]:
+    """Within the block, every new hold is released as soon as it is seen (and counted), so an
+    unexpected render is counted instead of hanging the test."""
+
+    async def release_each() -> None:
+        while True:
+            (await holds.next(timeout=3600)).release()
+
+    task = asyncio.ensure_future(release_each())
+    try:
+        yield holds
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
