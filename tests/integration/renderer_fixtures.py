@@ -17,8 +17,8 @@ from prometheus_client import REGISTRY
 from snapshot_shared.hashing import content_hash, iso_utc
 from snapshot_shared.messages import RenderJob, RenderOptions, StatusEvent, decode_event, encode
 from snapshot_shared.topology import JOBS_ROUTING_KEY
+from support.services import AMQP_URL as AMQP_URL  # the suite's one broker URL, re-exported
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 TERMINAL = ("completed", "failed")
 
 

@@ -18,7 +18,6 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from prometheus_client import REGISTRY
 from pypdf import PdfReader
 from renderer_fixtures import (
-    AMQP_URL,
     EventCollector,
     QueueReader,
     Received,
@@ -34,6 +33,7 @@ from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
 from snapshot_shared.topology import Topology, declare, delete
 from support.holds import MARKER, Holds, hold_settings, passing
+from support.services import AMQP_URL
 from support.waiting import until
 
 

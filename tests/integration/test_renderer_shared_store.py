@@ -8,7 +8,6 @@ from pathlib import Path
 import aio_pika
 from prometheus_client import REGISTRY
 from renderer_fixtures import (
-    AMQP_URL,
     EventCollector,
     QueueReader,
     make_job,
@@ -20,6 +19,7 @@ from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared.topology import Topology, declare, delete
 from support.holds import MARKER, Holds, hold_settings, passing
+from support.services import AMQP_URL
 
 
 def render_count() -> float:
