@@ -306,14 +306,25 @@ async def test_shutdown_lets_the_in_flight_job_finish(
     events: EventCollector,
     topology: Topology,
 ) -> None:
-    job = make_job(make_payload(n_messages=80, seed=16))
-    service = RendererService(settings)
+    job = make_job(make_payload(n_messages=80, seed=16, name=f"Shutdown {MARKER}"))
+    holds = Holds()
+    service = RendererService(settings.model_copy(update=hold_settings(holds)))
     await service.start()
     try:
         await publish_job(exchange, job, topology.status_queue)
-        await events.until_phase(job.task_id, "rendering")
+        held = await holds.next()  # the render is in progress, and stays there
+        stopping = asyncio.ensure_future(service.stop())  # consumer cancelled mid-render
+
+        async def stopped_consuming() -> bool:
+            return not (await service.health())[1]["consuming"]
+
+        await until(stopped_consuming, what="the renderer to stop consuming")
+        assert not stopping.done()  # still waiting for the in-flight job
+        held.release()
+        await stopping
     finally:
-        await service.stop()  # consumer cancelled while the render runs
+        await service.stop()
+        holds.close()
 
     assert completed(await events.until_terminal(job.task_id, timeout=10)).cache == "miss"
     assert await queue_depth(channel, topology.jobs_queue) == 0
@@ -322,12 +333,16 @@ async def test_shutdown_lets_the_in_flight_job_finish(
 async def test_render_over_budget_fails_with_render_timeout(
     settings: Settings, exchange: AbstractExchange, events: EventCollector, topology: Topology
 ) -> None:
-    job = make_job(make_payload(n_messages=150, seed=17))
-    tight = settings.model_copy(update={"render_timeout_seconds": 0.2})
-
-    async with RendererService(tight):
-        await publish_job(exchange, job, topology.status_queue)
-        failed = (await events.until_terminal(job.task_id))[-1].event
+    job = make_job(make_payload(n_messages=5, seed=17, name=f"Over budget {MARKER}"))
+    holds = Holds()  # the render is held and never released: only the budget can end it
+    tight = settings.model_copy(update={"render_timeout_seconds": 5, **hold_settings(holds)})
+    try:
+        async with RendererService(tight):
+            await publish_job(exchange, job, topology.status_queue)
+            await holds.next()  # reached the render; never released
+            failed = (await events.until_terminal(job.task_id))[-1].event
+    finally:
+        holds.close()
 
     assert failed.event == "failed" and failed.error is not None
     assert failed.error.code == "render_timeout" and failed.error.retryable is False
