@@ -323,8 +323,8 @@ async def test_shutdown_lets_the_in_flight_job_finish(
         held.release()
         await stopping
     finally:
+        holds.close()  # releases a render still held, so stop() need not wait out its grace
         await service.stop()
-        holds.close()
 
     assert completed(await events.until_terminal(job.task_id, timeout=10)).cache == "miss"
     assert await queue_depth(channel, topology.jobs_queue) == 0
