@@ -15,12 +15,11 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +27,7 @@ import yaml
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 from support.stack import Stack, free_port
+from support.waiting import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -41,19 +41,6 @@ BROKER_METRICS = {
     "rabbitmq_detailed_queue_messages",
 }
 PROMETHEUS_OWN = {"up"}  # written by Prometheus for every target it scrapes
-T = TypeVar("T")
-
-
-def poll(probe: Callable[[], T | None], what: str, timeout: float = 30) -> T:
-    """Re-check ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < end:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def need(name: str) -> str:
@@ -168,7 +155,7 @@ def prometheus(run: Run) -> Iterator[Prometheus]:
             except httpx.HTTPError:
                 return False
 
-        poll(ready, "Prometheus to be ready")
+        until_sync(ready, what="Prometheus to be ready")
         yield Prometheus(url)
     finally:
         proc.terminate()
@@ -319,29 +306,29 @@ def test_renderer_metrics_count_renders_hits_and_the_recycled_worker(scripted: R
 
 def test_prometheus_counts_rendered_jobs(scripted: Run, prometheus: Prometheus):
     done = N_DISTINCT + M_REPEATS
-    answer = poll(
+    answer = until_sync(
         lambda: (v := prometheus.scalar(RENDERED_JOBS)) == done and v,
-        f"Prometheus to answer {done} to {RENDERED_JOBS}",
+        what=f"Prometheus to answer {done} to {RENDERED_JOBS}",
     )
     print(f"\nPromQL: {RENDERED_JOBS}  ->  {answer:g}")
     renders = "sum(snapshot_renderer_render_duration_seconds_count)"
-    poll(lambda: prometheus.scalar(renders) == N_DISTINCT, f"{renders} == {N_DISTINCT}")
+    until_sync(lambda: prometheus.scalar(renders) == N_DISTINCT, what=f"{renders} == {N_DISTINCT}")
     by_cache = 'sum by (cache) (snapshot_api_task_latency_seconds_count{outcome="completed"})'
     expected = {"miss": N_DISTINCT, "memory": M_REPEATS, "disk": 0}
-    poll(
+    until_sync(
         lambda: (
             {r["metric"]["cache"]: float(r["value"][1]) for r in prometheus.query(by_cache)}
             == expected
         ),
-        f"{by_cache} == {expected}",
+        what=f"{by_cache} == {expected}",
     )
     up = "up"
-    poll(
+    until_sync(
         lambda: (
             {r["metric"]["job"]: float(r["value"][1]) for r in prometheus.query(up)}
             == {"api": 1.0, "renderer": 1.0}
         ),
-        "both targets up",
+        what="both targets up",
     )
 
 
@@ -426,11 +413,11 @@ def test_alert_rules_evaluate_cleanly_and_stay_quiet(scripted: Run, prometheus: 
         done = rules and all(not r["lastEvaluation"].startswith("0001") for r in rules)
         return rules if done else None
 
-    rules = poll(evaluated, "every alert rule to be evaluated")
+    rules = until_sync(evaluated, what="every alert rule to be evaluated")
     defined = re.findall(r"- alert:", (DEPLOY / "prometheus/alerts.yml").read_text())
     assert len(rules) == len(defined)
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
-    poll(lambda: _alerts(prometheus) == {} or None, "a healthy stack to raise no alert")
+    until_sync(lambda: _alerts(prometheus) == {} or None, what="a healthy stack to raise no alert")
 
 
 def test_logs_are_json_lines_with_request_and_task_ids(scripted: Run):
@@ -461,12 +448,12 @@ def test_no_renderer_alert_goes_pending_when_the_renderer_stops(
     scripted: Run, prometheus: Prometheus
 ):
     """Last: it stops the module's renderer."""
-    poll(lambda: _alerts(prometheus) == {} or None, "a quiet start")
+    until_sync(lambda: _alerts(prometheus) == {} or None, what="a quiet start")
     s = scripted.stack
     assert s.stop_renderer(s.renderers[0]) == 0
-    state = poll(
+    state = until_sync(
         lambda: _alerts(prometheus).get("SnapshotNoRendererConsuming"),
-        "SnapshotNoRendererConsuming to become pending",
+        what="SnapshotNoRendererConsuming to become pending",
     )
     assert state == "pending"  # `for: 2m` keeps it from firing within a test
     r = s.call("GET", "/api/v1/snapshots/metrics/summary", headers=s.auth("root", admin=True))

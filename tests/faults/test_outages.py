@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import httpx
 import pytest
+from support.holds import MARKER, Holds
+from support.metrics import scrape
 from support.outages import broker_down, database_down
 from support.stack import Stack, running
+from support.waiting import until_sync
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with running() as s:
+def holds():
+    h = Holds()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture(scope="module")
+def stack(holds):
+    with running(**holds.env) as s:
         yield s
 
 
@@ -44,10 +55,10 @@ def test_broker_down_at_request_time_still_202_then_completes(stack):
     with broker_down():
         r = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "olivia", json={})
         assert r.status_code == 202, r.text
-        end = time.monotonic() + 30
-        while get(stack, "/readyz").status_code != 503 and time.monotonic() < end:
-            time.sleep(0.1)
-        ready = get(stack, "/readyz")
+        ready = until_sync(
+            lambda: (answer := get(stack, "/readyz")).status_code == 503 and answer,
+            what="/readyz to report the broker down",
+        )
         assert ready.status_code == 503 and ready.json()["checks"]["broker"] == "down"
         assert get(stack, "/healthz").status_code == 200
         task = get(stack, f"/api/v1/tasks/{r.json()['task_id']}").json()
@@ -57,21 +68,26 @@ def test_broker_down_at_request_time_still_202_then_completes(stack):
     stack.wait_ready()
 
 
-def test_api_restart_applies_status_events_that_arrived_meanwhile(stack):
-    room = new_room(stack, "API restart", 120)
+def renderer_completions(stack: Stack) -> float:
+    url = f"http://127.0.0.1:{stack.renderers[0].metrics_port}/metrics"
+    return scrape(url, "snapshot_renderer_job_outcomes_total", outcome="completed")
+
+
+def test_api_restart_applies_status_events_that_arrived_meanwhile(stack, holds):
+    room = new_room(stack, f"API restart {MARKER}", 120)
+    completed_before = renderer_completions(stack)
     r = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "olivia", json={})
     assert r.status_code == 202
+    held = holds.next_sync()  # the render is in progress and waits for us
     assert stack.api is not None
     stack.api.send_signal(signal.SIGTERM)
     assert stack.api.wait(30) == 0
-    renderer_metrics = f"http://127.0.0.1:{stack.renderers[0].metrics_port}/metrics"
-    end = time.monotonic() + 120  # the renderer finishes while the API is away
-    while (
-        'snapshot_renderer_job_outcomes_total{code="",outcome="completed"}'
-        not in httpx.get(renderer_metrics).text
-    ):
-        assert time.monotonic() < end, "renderer never completed the job"
-        time.sleep(0.1)
+    held.release()  # the renderer finishes while the API is away
+    until_sync(
+        lambda: renderer_completions(stack) > completed_before,
+        120,
+        "the renderer to complete the job (its completed event queued for the API)",
+    )
     stack.start_api()
     task = stack.wait_task(r.json()["task_id"], "olivia")
     assert (task["status"], task["progress"]) == ("completed", 100)

@@ -5,23 +5,37 @@ DESIGN §7 guarantees 1-3, with both services as real processes.
 
 from __future__ import annotations
 
+import os
 import signal
-import time
 
+import httpx
 import pytest
+from support.holds import MARKER, Holds
+from support.metrics import scrape
 from support.pdf import pdf_text
 from support.stack import Stack, running
+from support.waiting import until_sync
 
 CRASH_MARKER = "crash-test-marker-7f3a"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def holds():
+    h = Holds()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture(scope="module")
+def stack(holds):
     with running(
         SNAPSHOT_API_DELIVERY_LIMIT="2",
         SNAPSHOT_RENDERER_DELIVERY_LIMIT="2",
         SNAPSHOT_RENDERER_CRASH_TEST_MARKER=CRASH_MARKER,
         SNAPSHOT_RENDERER_SHUTDOWN_GRACE_SECONDS="60",
+        **holds.env,
     ) as s:
         yield s
 
@@ -46,50 +60,61 @@ def snapshot(stack: Stack, room: str) -> dict:
     return r.json()
 
 
-def wait_phase(stack: Stack, task_id: str, phase: str, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        task = stack.call("GET", f"/api/v1/tasks/{task_id}", "olivia").json()
-        if task["phase"] == phase:
-            return
-        assert task["status"] not in ("completed", "failed"), task
-        time.sleep(0.05)
-    raise AssertionError(f"task never reached phase {phase}")
-
-
 def stored_pdfs(stack: Stack) -> list:
     return sorted(stack.store.glob("??/??/*.pdf"))
 
 
-def test_renderer_killed_mid_render_is_redelivered_and_completes_once(stack):
-    room = room_with(stack, "Killed mid-render", 400)
-    before = stored_pdfs(stack)
+def completions_applied(stack: Stack) -> float:
+    """Completed events the API applied (changed a task with), over the whole stack's life."""
+    return scrape(
+        stack.base + "/metrics",
+        "snapshot_api_status_events_total",
+        event="completed",
+        applied="true",
+    )
+
+
+def renderer_stopping(proc) -> bool:
+    """The renderer has begun its shutdown: it no longer consumes, so /healthz is not 200."""
+    try:
+        url = f"http://127.0.0.1:{proc.metrics_port}/healthz"
+        return httpx.get(url, timeout=5).status_code != 200
+    except httpx.HTTPError:
+        return True
+
+
+def test_renderer_killed_mid_render_is_redelivered_and_completes_once(stack, holds):
+    room = room_with(stack, f"Killed mid-render {MARKER}", 400)
+    before, applied = stored_pdfs(stack), completions_applied(stack)
     accepted = snapshot(stack, room)
-    wait_phase(stack, accepted["task_id"], "rendering")
-    stack.stop_renderer(stack.renderers[0], signal.SIGKILL)
+    first = holds.next_sync()  # the render is in progress, held in the hook
+    stack.stop_renderer(stack.renderers[0], signal.SIGKILL)  # its worker dies with it
     stack.start_renderer()
+    second = holds.next_sync(60)  # the job was redelivered and is being rendered again
+    assert second.pid != first.pid
+    second.release()
     task = stack.wait_task(accepted["task_id"], "olivia", timeout=180)
     assert (task["status"], task["cache"]) == ("completed", "miss"), task
     assert len(stored_pdfs(stack)) == len(before) + 1
+    assert completions_applied(stack) == applied + 1  # completed exactly once
     d = stack.call("GET", f"/api/v1/snapshots/{accepted['snapshot_id']}/download", "olivia")
     text, pages = pdf_text(d.content)
-    assert "Killed mid-render message 399:" in text and pages > 10
+    assert f"Killed mid-render {MARKER} message 399:" in text and pages > 10
 
 
-def test_sigterm_finishes_the_in_flight_render_and_exits_cleanly(stack):
-    room = room_with(stack, "Graceful stop", 250)
+def test_sigterm_finishes_the_in_flight_render_and_exits_cleanly(stack, holds):
+    room = room_with(stack, f"Graceful stop {MARKER}", 250)
     accepted = snapshot(stack, room)
-    wait_phase(stack, accepted["task_id"], "rendering")
-    started = time.monotonic()
-    assert stack.stop_renderer(stack.renderers[0], signal.SIGTERM) == 0
-    assert time.monotonic() - started < 60
-    task = stack.call("GET", f"/api/v1/tasks/{accepted['task_id']}", "olivia").json()
-    if task["status"] != "completed":  # handed back: the next renderer finishes it
-        stack.start_renderer()
-        task = stack.wait_task(accepted["task_id"], "olivia")
-    else:
-        stack.start_renderer()
-    assert task["status"] == "completed", task
+    held = holds.next_sync()  # the render is in progress, held in the hook
+    renderer = stack.renderers[0]
+    os.killpg(renderer.pid, signal.SIGTERM)
+    until_sync(lambda: renderer_stopping(renderer), what="the renderer to begin stopping")
+    held.release()  # the render finishes during the shutdown grace period
+    assert renderer.wait(60) == 0
+    stack.renderers.remove(renderer)
+    task = stack.wait_task(accepted["task_id"], "olivia", 60)  # no renderer runs: this one did it
+    assert (task["status"], task["cache"]) == ("completed", "miss"), task
+    stack.start_renderer()
 
 
 def test_poison_job_fails_clearly_after_bounded_deliveries(stack):

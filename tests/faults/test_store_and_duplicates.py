@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import time
 import uuid
 
 import aio_pika
@@ -16,6 +15,7 @@ from snapshot_shared.messages import RenderJob, encode
 from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology
 from support.services import AMQP_URL
 from support.stack import Stack, running
+from support.waiting import until_sync
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +93,11 @@ def test_a_job_delivered_twice_renders_once_and_keeps_one_terminal_state(stack):
     rendered = renders(stack)
     seen = _completed_events(httpx.get(f"{stack.base}/metrics").text)
     asyncio.run(republish(stack, accepted))
-    end = time.monotonic() + 60
-    while _completed_events(httpx.get(f"{stack.base}/metrics").text) < seen + 1:
-        assert time.monotonic() < end, "the duplicate's completed event never arrived"
-        time.sleep(0.1)
+    until_sync(
+        lambda: _completed_events(httpx.get(f"{stack.base}/metrics").text) >= seen + 1,
+        60,
+        "the duplicate's completed event",
+    )
     again = stack.call("GET", f"/api/v1/tasks/{accepted['task_id']}", "olivia").json()
     assert again == first
     assert renders(stack) == rendered
@@ -113,15 +114,17 @@ def _completed_events(metrics_text: str) -> float:
 def _download_until_ready(stack: Stack, snapshot_id: str) -> tuple[httpx.Response, int]:
     path = f"/api/v1/snapshots/{snapshot_id}/download"
     unavailable = 0
-    end = time.monotonic() + 120
-    while True:
+
+    def served() -> httpx.Response | None:
+        nonlocal unavailable
         r = stack.call("GET", path, "olivia")
         if r.status_code != 503:
-            return r, unavailable
+            return r
         assert r.headers["retry-after"] and r.json()["code"] == "artifact_missing"
         unavailable += 1
-        assert time.monotonic() < end, "the PDF never came back"
-        time.sleep(0.2)
+        return None
+
+    return until_sync(served, 120, "the PDF to come back", interval=0.2), unavailable
 
 
 @pytest.mark.parametrize("damage", ["evicted", "corrupted"])

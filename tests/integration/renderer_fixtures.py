@@ -8,16 +8,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from prometheus_client import REGISTRY
 from snapshot_shared.hashing import content_hash, iso_utc
 from snapshot_shared.messages import RenderJob, RenderOptions, StatusEvent, decode_event, encode
 from snapshot_shared.topology import JOBS_ROUTING_KEY
+from support.services import AMQP_URL as AMQP_URL  # the suite's one broker URL, re-exported
+from support.waiting import until
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 TERMINAL = ("completed", "failed")
 
 
@@ -112,6 +115,17 @@ async def publish_job(
     )
 
 
+def outcomes(outcome: str) -> float:
+    """``snapshot_renderer_job_outcomes_total`` of this process for ``outcome``, all codes."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "snapshot_renderer_job_outcomes"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("outcome") == outcome
+    )
+
+
 @dataclass
 class Received:
     """One status event with the AMQP properties it arrived with."""
@@ -147,26 +161,35 @@ class EventCollector:
     reader: QueueReader
     pending: dict[str, list[Received]] = field(default_factory=dict)
 
-    async def _pull(self, timeout: float) -> None:
-        message = await self.reader.next(timeout)
-        event = decode_event(message.body, message.content_encoding)
-        received = Received(event, message.correlation_id, dict(message.headers or {}))
-        self.pending.setdefault(str(event.task_id), []).append(received)
+    def _drain(self) -> None:
+        """Move every event received so far into ``pending``."""
+        while not self.reader.inbox.empty():
+            message = self.reader.inbox.get_nowait()
+            event = decode_event(message.body, message.content_encoding)
+            received = Received(event, message.correlation_id, dict(message.headers or {}))
+            self.pending.setdefault(str(event.task_id), []).append(received)
+
+    def _seen(self, task_id: uuid.UUID, check: Callable[[StatusEvent], bool]) -> bool:
+        self._drain()
+        return any(check(r.event) for r in self.pending.get(str(task_id), []))
 
     async def until_phase(self, task_id: uuid.UUID, phase: str, timeout: float = 60) -> None:
         """Wait until ``task_id`` has reported ``phase`` (its events stay pending)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        key = str(task_id)
-        while not any(r.event.phase == phase for r in self.pending.get(key, [])):
-            await self._pull(max(0.0, deadline - asyncio.get_running_loop().time()))
+
+        async def reported() -> bool:
+            return self._seen(task_id, lambda event: event.phase == phase)
+
+        await until(reported, timeout, f"task {task_id} to report phase {phase!r}")
 
     async def until_terminal(self, task_id: uuid.UUID, timeout: float = 120) -> list[Received]:
         """All events of ``task_id`` up to and including its completed/failed event."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        key = str(task_id)
-        while not any(r.event.event in TERMINAL for r in self.pending.get(key, [])):
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"no terminal event for {task_id}: {self.pending.get(key)}")
-            await self._pull(remaining)
-        return self.pending.pop(key)
+
+        async def ended() -> bool:
+            return self._seen(task_id, lambda event: event.event in TERMINAL)
+
+        await until(ended, timeout, f"a completed/failed event of task {task_id}")
+        events = self.pending.pop(str(task_id))
+        end = next(i for i, r in enumerate(events) if r.event.event in TERMINAL) + 1
+        if events[end:]:  # later events (a duplicate, say) stay for the next call
+            self.pending[str(task_id)] = events[end:]
+        return events[:end]

@@ -7,10 +7,12 @@ import gzip
 import hashlib
 import json
 import uuid
+from collections import Counter
 
 import aio_pika
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from snapshot_api.services.tasks import apply_event
 from snapshot_shared import store
 from snapshot_shared.hashing import canonical_json, content_hash
@@ -131,6 +133,7 @@ async def test_status_events_move_the_task_forward_only_and_serve_the_pdf(api, c
     not_ready = await api.client.get(download, headers=api.auth("vera"))
     assert not_ready.status_code == 409 and not_ready.json()["code"] == "not_ready"
 
+    start = _events_consumed()
     await _send(channel, api, _event(body, "started", 5, phase="started"))
     await _send(channel, api, _event(body, "progress", 40, phase="rendering"))
     task = await until(lambda: _progress_at_least(api, body["task_id"], 40), what="progress 40")
@@ -154,11 +157,27 @@ async def test_status_events_move_the_task_forward_only_and_serve_the_pdf(api, c
         artifact=Artifact(key=key, bytes=len(pdf), pages=1, pdf_sha256=digest),
     )
     await _send(channel, api, done)
+    task = await until(lambda: _status_is(api, body["task_id"], "completed"), what="completed")
+    assert (task["progress"], task["cache"], task["phase"]) == (100, "miss", "completed")
+    # Sent after the task is terminal, so they are stale whatever order they are handled in,
+    # and waited for: each must be consumed (and found to change nothing) before the test
+    # looks again, and none may be left on the module's status queue for the next test.
+    await until(lambda: _consumed_since(start, 3), what="the first three events consumed")
+    before = _events_consumed()
     await _send(channel, api, done)  # a duplicate changes nothing
     await _send(channel, api, _event(body, "progress", 50, phase="late"))  # stale
     await _send(channel, api, _event(body, "failed", 0, phase="late"))  # stale
-    task = await until(lambda: _status_is(api, body["task_id"], "completed"), what="completed")
-    assert (task["progress"], task["cache"], task["phase"]) == (100, "miss", "completed")
+    await until(lambda: _consumed_since(before, 3), what="the three stale events consumed")
+    assert _events_consumed() - before == Counter(
+        {("completed", "false"): 1, ("progress", "false"): 1, ("failed", "false"): 1}
+    )
+    task = await _task(api, body["task_id"])
+    assert (task["status"], task["progress"], task["cache"], task["phase"]) == (
+        "completed",
+        100,
+        "miss",
+        "completed",
+    )
     assert (
         "retry-after"
         not in (
@@ -184,6 +203,21 @@ async def test_status_events_move_the_task_forward_only_and_serve_the_pdf(api, c
     assert snap["task"]["status"] == "completed"
     stranger = await api.client.get(download, headers=api.auth("mallory"))
     assert stranger.status_code == 404
+
+
+def _events_consumed() -> Counter[tuple[str, str]]:
+    """``snapshot_api_status_events_total`` of the in-process API, by (event, applied)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for metric in REGISTRY.collect():
+        if metric.name == "snapshot_api_status_events":
+            for sample in metric.samples:
+                if sample.name.endswith("_total") and sample.value:
+                    counts[(sample.labels["event"], sample.labels["applied"])] += int(sample.value)
+    return counts
+
+
+async def _consumed_since(before: Counter[tuple[str, str]], n: int) -> bool:
+    return (_events_consumed() - before).total() >= n
 
 
 async def _progress_at_least(api, task_id: str, progress: int) -> dict | None:

@@ -18,12 +18,12 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from prometheus_client import REGISTRY
 from pypdf import PdfReader
 from renderer_fixtures import (
-    AMQP_URL,
     EventCollector,
     QueueReader,
     Received,
     make_job,
     make_payload,
+    outcomes,
     publish_body,
     publish_job,
 )
@@ -32,6 +32,8 @@ from snapshot_renderer.settings import Settings
 from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
 from snapshot_shared.topology import Topology, declare, delete
+from support.holds import MARKER, Holds, hold_settings, passing
+from support.services import AMQP_URL
 from support.waiting import until
 
 
@@ -179,15 +181,31 @@ async def test_memory_hit_rewrites_a_pdf_missing_from_disk(
 async def test_identical_concurrent_jobs_render_once(
     settings: Settings, exchange: AbstractExchange, events: EventCollector, topology: Topology
 ) -> None:
-    payload = make_payload(n_messages=30, seed=13)
-    jobs = [make_job(payload) for _ in range(2)]
-    async with RendererService(settings):
-        before = render_count()
-        for job in jobs:
-            await publish_job(exchange, job, topology.status_queue)
-        results = [completed(await events.until_terminal(job.task_id)) for job in jobs]
+    """The follower must join the leader's render in progress, not hit the cache after it."""
+    payload = make_payload(n_messages=30, seed=13, name=f"Coalesced {MARKER}")
+    leader, follower = (make_job(payload) for _ in range(2))
+    holds = Holds()
+    try:
+        async with RendererService(settings.model_copy(update=hold_settings(holds))):
+            before, retried = render_count(), outcomes("retried")
+            await publish_job(exchange, leader, topology.status_queue)
+            held = await holds.next()  # the leader's render is in progress, and stays there
+            await publish_job(exchange, follower, topology.status_queue)
+            # "rendering" comes after the cache look-up missed and right before the follower
+            # looks for a render of its key in progress: it can only wait on the leader's.
+            await events.until_phase(follower.task_id, "rendering")
+            async with passing(holds):  # a second render would be counted, not hang
+                held.release()
+                results = [
+                    completed(await events.until_terminal(job.task_id))
+                    for job in (leader, follower)
+                ]
+    finally:
+        holds.close()
 
-    assert render_count() - before == 1
+    assert holds.count == 1 and render_count() - before == 1
+    assert outcomes("retried") == retried  # the follower did not get there by a retry
+    assert [r.cache for r in results] == ["miss", "memory"]
     assert results[0].artifact == results[1].artifact
 
 
@@ -288,14 +306,25 @@ async def test_shutdown_lets_the_in_flight_job_finish(
     events: EventCollector,
     topology: Topology,
 ) -> None:
-    job = make_job(make_payload(n_messages=80, seed=16))
-    service = RendererService(settings)
+    job = make_job(make_payload(n_messages=80, seed=16, name=f"Shutdown {MARKER}"))
+    holds = Holds()
+    service = RendererService(settings.model_copy(update=hold_settings(holds)))
     await service.start()
     try:
         await publish_job(exchange, job, topology.status_queue)
-        await events.until_phase(job.task_id, "rendering")
+        held = await holds.next()  # the render is in progress, and stays there
+        stopping = asyncio.ensure_future(service.stop())  # consumer cancelled mid-render
+
+        async def stopped_consuming() -> bool:
+            return not (await service.health())[1]["consuming"]
+
+        await until(stopped_consuming, what="the renderer to stop consuming")
+        assert not stopping.done()  # still waiting for the in-flight job
+        held.release()
+        await stopping
     finally:
-        await service.stop()  # consumer cancelled while the render runs
+        holds.close()  # releases a render still held, so stop() need not wait out its grace
+        await service.stop()
 
     assert completed(await events.until_terminal(job.task_id, timeout=10)).cache == "miss"
     assert await queue_depth(channel, topology.jobs_queue) == 0
@@ -304,12 +333,16 @@ async def test_shutdown_lets_the_in_flight_job_finish(
 async def test_render_over_budget_fails_with_render_timeout(
     settings: Settings, exchange: AbstractExchange, events: EventCollector, topology: Topology
 ) -> None:
-    job = make_job(make_payload(n_messages=150, seed=17))
-    tight = settings.model_copy(update={"render_timeout_seconds": 0.2})
-
-    async with RendererService(tight):
-        await publish_job(exchange, job, topology.status_queue)
-        failed = (await events.until_terminal(job.task_id))[-1].event
+    job = make_job(make_payload(n_messages=5, seed=17, name=f"Over budget {MARKER}"))
+    holds = Holds()  # the render is held and never released: only the budget can end it
+    tight = settings.model_copy(update={"render_timeout_seconds": 5, **hold_settings(holds)})
+    try:
+        async with RendererService(tight):
+            await publish_job(exchange, job, topology.status_queue)
+            await holds.next()  # reached the render; never released
+            failed = (await events.until_terminal(job.task_id))[-1].event
+    finally:
+        holds.close()
 
     assert failed.event == "failed" and failed.error is not None
     assert failed.error.code == "render_timeout" and failed.error.retryable is False

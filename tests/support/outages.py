@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from support.waiting import until_sync
 
 
 def _answers(port: int) -> bool:
@@ -20,12 +21,8 @@ def _answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait(check, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise RuntimeError(f"{what} did not come back within {timeout}s")
-        time.sleep(0.2)
+def _wait(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    until_sync(check, timeout, what, interval=0.2)
 
 
 def _rabbit_running() -> bool:
@@ -39,11 +36,11 @@ def broker_down() -> Iterator[None]:
     """RabbitMQ's app stopped (the node keeps running), restarted afterwards."""
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
     try:
-        _wait(lambda: not _answers(5672), "RabbitMQ stopping", 60)
+        _wait(lambda: not _answers(5672), "RabbitMQ to stop", 60)
         yield
     finally:
         subprocess.run(["rabbitmqctl", "-q", "start_app"], capture_output=True, timeout=180)
-        _wait(_rabbit_running, "RabbitMQ")
+        _wait(_rabbit_running, "RabbitMQ to come back")
 
 
 def _cluster() -> str:
@@ -68,4 +65,4 @@ def database_down() -> Iterator[None]:
             capture_output=True,
             timeout=120,
         )
-        _wait(lambda: _answers(5432), "PostgreSQL")
+        _wait(lambda: _answers(5432), "PostgreSQL to come back")

@@ -21,6 +21,7 @@ import httpx
 import jwt
 
 from support.services import AMQP_URL, create_database, delete_topology, drop_database, unique
+from support.waiting import until_sync
 
 BIN = Path(sys.executable).parent
 SECRET = "e2e-secret-" + uuid.uuid4().hex
@@ -111,17 +112,18 @@ class Stack:
     def _wait_http(
         self, url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 60
     ) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        def answers() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"{what} exited with {proc.returncode}: {self.log_tail()}")
             try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
+                return httpx.get(url, timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{what} not ready at {url}: {self.log_tail()}")
+                return False
+
+        try:
+            until_sync(answers, timeout, f"{what} ready at {url}", interval=0.1)
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}: {self.log_tail()}") from None
 
     def log_tail(self, lines: int = 30) -> str:
         out = []
@@ -162,17 +164,22 @@ class Stack:
 
     def wait_task(self, task_id: str, user: str, timeout: float = 120) -> dict[str, Any]:
         """Poll the task like a front end's progress bar does, until it is terminal."""
-        end = time.monotonic() + timeout
         seen: list[int] = []
         with self.client() as c:
-            while time.monotonic() < end:
-                task = c.get(f"/api/v1/tasks/{task_id}", headers=self.auth(user)).json()
+
+            def terminal() -> dict[str, Any] | None:
+                task: dict[str, Any] = c.get(
+                    f"/api/v1/tasks/{task_id}", headers=self.auth(user)
+                ).json()
                 seen.append(task.get("progress", -1))
-                if task.get("status") in ("completed", "failed"):
-                    task["progress_seen"] = seen
-                    return task
-                time.sleep(0.05)
-        raise AssertionError(f"task {task_id} not terminal after {timeout}s\n{self.log_tail()}")
+                return task if task.get("status") in ("completed", "failed") else None
+
+            try:
+                task = until_sync(terminal, timeout, f"task {task_id} to be terminal")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{self.log_tail()}") from None
+        task["progress_seen"] = seen
+        return task
 
 
 @contextmanager

@@ -1,4 +1,8 @@
-"""Waiting for an outcome (a queue message, a task state) with a deadline, never a fixed sleep."""
+"""Waiting for an outcome (a queue message, a task state) with a deadline, never a fixed sleep.
+
+``until`` (async) and ``until_sync`` (for tests driving processes over HTTP) are the suite's one
+poll-until helper: re-check a probe until it returns something truthy, fail after ``timeout``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import TypeVar
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 T = TypeVar("T")
+INTERVAL = 0.02
 
 
 async def until(
@@ -23,7 +28,24 @@ async def until(
             return value
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(INTERVAL)
+
+
+def until_sync(
+    probe: Callable[[], T | None],
+    timeout: float = 30,
+    what: str = "condition",
+    interval: float = 0.05,
+) -> T:
+    """``until`` for synchronous probes (HTTP polls, files, processes)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
 
 
 async def next_message(queue: AbstractQueue, timeout: float = 30) -> AbstractIncomingMessage:

@@ -61,7 +61,7 @@ class RendererService:
             s.log_format,
             memory_limit_bytes=s.render_memory_bytes,
             max_pages=s.max_pages,
-            crash_marker=s.crash_test_marker,
+            faults=s.fault_hooks,
         )
         await self.pool.warm_up()
         await self.disk.open()

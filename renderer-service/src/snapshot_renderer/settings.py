@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.settings import CommonSettings
+
+from snapshot_renderer.render.faults import FaultHooks
 
 MIB = 2**20
 GIB = 2**30
@@ -51,7 +54,6 @@ class Settings(CommonSettings, BaseSettings):
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
     render_memory_bytes: Annotated[int, Field(ge=0)] = 1 * GIB
     max_pages: Annotated[int, Field(ge=1)] = 2000
-    crash_test_marker: Annotated[str, Field(min_length=8)] | None = None
     # The per-snapshot limits (equal to the API's SNAPSHOT_API_MAX_SNAPSHOT_*); the largest
     # job body accepted defaults to the worst-case size of a job within them.
     max_snapshot_messages: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MESSAGES
@@ -63,6 +65,23 @@ class Settings(CommonSettings, BaseSettings):
     )
     prefetch: Annotated[int, Field(ge=1, le=10_000)] | None = None
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    # Fault hooks, for tests only (render/faults.py); never set in production. Each applies to
+    # rooms whose name contains its marker.
+    crash_test_marker: Annotated[str, Field(min_length=8)] | None = None
+    hold_test_marker: Annotated[str, Field(min_length=8)] | None = None
+    hold_test_dir: Path | None = None
+    bloat_test_marker: Annotated[str, Field(min_length=8)] | None = None
+
+    @property
+    def fault_hooks(self) -> FaultHooks:
+        """The test-only fault hooks for the render workers."""
+        return FaultHooks(
+            crash_marker=self.crash_test_marker,
+            hold_marker=self.hold_test_marker,
+            hold_dir=str(self.hold_test_dir) if self.hold_test_dir else None,
+            bloat_marker=self.bloat_test_marker,
+        )
 
     @property
     def snapshot_limits(self) -> SnapshotLimits:

@@ -24,6 +24,7 @@ from snapshot_renderer.errors import (
     WorkerCrashed,
     from_code,
 )
+from snapshot_renderer.render.faults import FaultHooks
 from snapshot_renderer.render.process import WorkerConfig, WorkerProcess
 from snapshot_renderer.render.worker import RenderResult
 
@@ -45,13 +46,15 @@ class RenderPool:
         memory_limit_bytes: int = 0,
         max_pages: int = 2000,
         warm_up_workers: bool = True,
-        crash_marker: str | None = None,
+        faults: FaultHooks | None = None,
     ) -> None:
         self.concurrency = concurrency
         self._max_jobs = max_jobs_per_worker
         self._timeout = timeout_seconds
         self._memory_limit = memory_limit_bytes
-        self._config = WorkerConfig(log_level, log_format, max_pages, warm_up_workers, crash_marker)
+        self._config = WorkerConfig(
+            log_level, log_format, max_pages, warm_up_workers, faults or FaultHooks()
+        )
         self._threads = ThreadPoolExecutor(concurrency + 2, thread_name_prefix="render-io")
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
         self._busy: set[WorkerProcess] = set()

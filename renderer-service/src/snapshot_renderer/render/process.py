@@ -17,6 +17,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from snapshot_renderer.render import worker
+from snapshot_renderer.render.faults import FaultHooks
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -27,7 +28,7 @@ class WorkerConfig:
     log_format: str = "console"
     max_pages: int = 2000
     warm_up: bool = True
-    crash_marker: str | None = None
+    faults: FaultHooks = field(default_factory=FaultHooks)
 
 
 @dataclass(eq=False)
@@ -53,7 +54,7 @@ class WorkerProcess:
                 config.log_format,
                 config.max_pages,
                 config.warm_up,
-                config.crash_marker,
+                config.faults,
             ),
             name="snapshot-render-worker",
             daemon=True,

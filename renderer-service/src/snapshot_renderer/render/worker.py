@@ -26,6 +26,7 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
 from snapshot_renderer.errors import BadJob, RendererError, RenderFailed, TooManyPages
+from snapshot_renderer.render.faults import FaultHooks, inject
 from snapshot_renderer.render.fetcher import AssetsOnlyFetcher
 from snapshot_renderer.render.resources import assets_dir, templates_dir
 from snapshot_renderer.render.templates import build_environment, get_template
@@ -60,7 +61,7 @@ class RenderResult:
 
 _state: WorkerState | None = None
 _max_pages = 2000
-_crash_marker: str | None = None  # fault tests only: abort on rooms whose name contains it
+_faults = FaultHooks()  # tests only: crash, hold or bloat on marked rooms
 
 
 def build_state(templates: Path, assets: Path) -> WorkerState:
@@ -176,9 +177,7 @@ def render_pdf(
 def render_job(payload: dict[str, Any], options: dict[str, Any], template: str) -> RenderResult:
     """Pool entry point: ``render_pdf`` plus timing, pid and refused-fetch count."""
     state = _get_state()
-    if _crash_marker and _crash_marker in str(payload.get("room", {}).get("name", "")):
-        log.error("fault injection: crashing this worker on purpose")
-        os.abort()
+    inject(_faults, payload)
     refused_before = state.fetcher.refused
     started = time.perf_counter()
     pdf, pages = render_pdf(payload, options, template)
@@ -203,7 +202,7 @@ def serve(
     log_format: str,
     max_pages: int,
     warm_up: bool = True,
-    crash_marker: str | None = None,
+    faults: FaultHooks | None = None,
 ) -> None:
     """A worker process's main loop: answer ``("render", ...)`` and ``("ping",)`` requests on
     ``conn`` until the parent sends ``None`` or goes away.
@@ -211,8 +210,8 @@ def serve(
     Signals from the terminal or the process group are ignored: the parent decides when its
     workers stop, after in-flight renders are finished or handed back.
     """
-    global _max_pages, _crash_marker
-    _crash_marker = crash_marker
+    global _max_pages, _faults
+    _faults = faults or FaultHooks()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _max_pages = max_pages
