@@ -286,6 +286,37 @@ async def test_bad_jobs_fail_permanently_and_are_acked(
     assert await queue_depth(channel, topology.dead_queue) == 0
 
 
+async def test_a_job_over_the_snapshot_limits_fails_before_any_render(
+    settings: Settings,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """The renderer holds jobs to the same per-snapshot limits as the API (a job the API
+    would refuse, e.g. from an API with other settings, is never laid out)."""
+    dead = await QueueReader(await channel.get_queue(topology.dead_queue)).start()
+    strict = settings.model_copy(update={"max_snapshot_messages": 3})
+    over = make_job(make_payload(n_messages=4, seed=17))
+    within = make_job(make_payload(n_messages=3, seed=17))
+    renders_before = render_count()
+
+    async with RendererService(strict):
+        await publish_job(exchange, over, topology.status_queue)
+        refused = await events.until_terminal(over.task_id)
+        rejected = await dead.next()
+        await publish_job(exchange, within, topology.status_queue)
+        accepted = await events.until_terminal(within.task_id)
+
+    assert [r.event.event for r in refused] == ["failed"]
+    error = refused[-1].event.error
+    assert error is not None and error.code == "bad_job" and error.retryable is False
+    assert "snapshot_too_large" in error.message and "the limit is 3" in error.message
+    assert json.loads(rejected.body)["task_id"] == str(over.task_id)
+    assert completed(accepted).cache == "miss"
+    assert render_count() == renders_before + 1  # the refused job was never rendered
+
+
 async def test_unroutable_reply_to_dead_letters_the_job(
     settings: Settings, channel: AbstractChannel, exchange: AbstractExchange, topology: Topology
 ) -> None:
