@@ -1,4 +1,8 @@
-"""The render-job consumer: decode, verify, look up the caches, render, store, report, ack.
+"""The render-job consumer, a thin AMQP adapter: decode, verify, report, settle.
+
+Where the PDF comes from (memory, disk, one render per key, the per-key lock) is the
+``RenderCoordinator``'s business (``coordinator.py``); this module decodes and verifies the
+job, checks its deadline, reports status events through the publisher and settles the delivery.
 
 Errors are translated to broker actions in exactly one place (``_settle``): a permanent
 ``RendererError`` ends the task with a ``failed`` event and an ack; a retryable one is copied
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import time
 
@@ -26,9 +29,7 @@ from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job
 from snapshot_shared.topology import Topology
 
 from snapshot_renderer import metrics
-from snapshot_renderer.cache.disk import DiskStore
-from snapshot_renderer.cache.lock import KeyLocks
-from snapshot_renderer.cache.memory import CachedPdf, MemoryCache
+from snapshot_renderer.coordinator import RenderCoordinator
 from snapshot_renderer.errors import BadJob, DeadlineExceeded, RendererError, gave_up
 from snapshot_renderer.events import (
     StatusPublisher,
@@ -38,9 +39,7 @@ from snapshot_renderer.events import (
     salvage_target,
 )
 from snapshot_renderer.render.fingerprint import job_render_key
-from snapshot_renderer.render.pool import RenderPool
 
-Rendered = tuple[CachedPdf, str, float]  # the PDF, its cache outcome and the time it took
 # Bodies up to this size are decoded and hashed on the event loop (well under a millisecond
 # for a gzipped 100-message room); larger ones in a thread, so heartbeats and other jobs go on.
 INLINE_BODY_BYTES = 16 * 1024
@@ -75,29 +74,21 @@ class JobHandler:
     def __init__(
         self,
         *,
-        pool: RenderPool,
-        memory: MemoryCache,
-        disk: DiskStore,
+        coordinator: RenderCoordinator,
         publisher: StatusPublisher,
         fingerprint: str,
         default_reply_to: str,
         max_job_bytes: int,
         topology: Topology,
         snapshot_limits: SnapshotLimits | None = None,
-        lock_wait_seconds: float = 300.0,
     ) -> None:
-        self._pool = pool
-        self._memory = memory
-        self._disk = disk
+        self._coordinator = coordinator
         self._publisher = publisher
         self._fingerprint = fingerprint
         self._default_reply_to = default_reply_to
         self._max_job_bytes = max_job_bytes
         self._snapshot_limits = snapshot_limits
         self._topology = topology
-        self._inflight: dict[str, asyncio.Future[Rendered]] = {}
-        self._locks = KeyLocks(disk.root)
-        self._lock_wait = lock_wait_seconds
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -164,79 +155,25 @@ class JobHandler:
             raise BadJob("content hash does not match the job's payload, options and template")
         key = job_render_key(job.content_hash, self._fingerprint)
         started = time.perf_counter()
-        entry, cache = await self._lookup(key, job.verify_store)
+        entry, cache = await self._coordinator.lookup(key, job.verify_store)
         render_ms = (time.perf_counter() - started) * 1000
         if entry is None:  # a hit reports only ``completed``: it is done before anyone polls
             if _past(job.deadline):
                 raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
             await self._publisher.progress(target, 5, "started")
             await self._publisher.progress(target, 20, "rendering")
-            entry, cache, render_ms = await self._render_once(key, job, target)
+            entry, cache, render_ms = await self._coordinator.render_once(
+                key, job, lambda: self._storing(target)
+            )
         await self._publisher.completed(target, key, entry, cache, render_ms)
         log.info("job completed", extra={"cache": cache, "key": key, "pages": entry.pages})
 
-    async def _lookup(self, key: str, verify_store: bool) -> tuple[CachedPdf | None, str]:
-        """Memory, then disk. A memory hit whose file vanished from disk is written back; when
-        the API reported the stored copy missing or damaged, it is verified and rewritten."""
-        entry = self._memory.get(key)
-        if entry is not None:
-            on_disk = await (self._disk.read(key) if verify_store else self._disk.exists(key))
-            if not on_disk:
-                await self._disk.write(key, entry)
-            return entry, "memory"
-        entry = await self._disk.read(key)
-        if entry is not None:
-            self._memory.put(key, entry)
-            return entry, "disk"
-        return None, "miss"
-
-    async def _render_once(self, key: str, job: RenderJob, target: Target) -> Rendered:
-        """Render ``key`` once: concurrent identical jobs in this process share one attempt
-        (the followers get the PDF from memory), and replicas sharing the store serialise on
-        the key's file lock."""
-        future = self._inflight.get(key)
-        if future is not None:
-            started = time.perf_counter()
-            entry, _, _ = await asyncio.shield(future)
-            return entry, "memory", (time.perf_counter() - started) * 1000
-        future = asyncio.ensure_future(self._render_locked(key, job, target))
-        self._inflight[key] = future
-        future.add_done_callback(lambda done: self._forget(key, done))
-        return await asyncio.shield(future)
-
-    def _forget(self, key: str, done: asyncio.Future[Rendered]) -> None:
-        if self._inflight.get(key) is done:
-            del self._inflight[key]
-        if not done.cancelled():
-            done.exception()  # retrieved here so an orphaned failure is not logged as lost
-
-    async def _render_locked(self, key: str, job: RenderJob, target: Target) -> Rendered:
-        async with self._locks.hold(key, self._lock_wait):
-            started = time.perf_counter()
-            stored = await self._disk.read(key)  # another replica may have rendered it meanwhile
-            if stored is not None:
-                self._memory.put(key, stored)
-                return stored, "disk", (time.perf_counter() - started) * 1000
-            result = await self._pool.render(job.payload, job.options, job.template)
-            metrics.RENDER_SECONDS.observe(result.seconds)
-            metrics.PDF_BYTES.observe(len(result.pdf))
-            metrics.PDF_PAGES.observe(result.pages)
-            entry = CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
-            log.info(
-                "rendered",
-                extra={
-                    "key": key,
-                    "pages": result.pages,
-                    "render_ms": round(result.seconds * 1000, 1),
-                },
-            )
-            await self._disk.write(key, entry)  # stored first: a broker hiccup loses nothing
-        self._memory.put(key, entry)
-        try:  # progress is advisory
+    async def _storing(self, target: Target) -> None:
+        """Report the ``storing`` phase once a fresh PDF is stored (advisory: never fails)."""
+        try:
             await asyncio.wait_for(self._publisher.progress(target, 90, "storing"), 10)
         except Exception as exc:  # noqa: BLE001
             log.warning("could not report progress: %s", exc)
-        return entry, "miss", result.seconds * 1000
 
     async def _settle(
         self,

@@ -1,4 +1,4 @@
-"""The renderer process wired together: pool, caches, AMQP, consumer and the ops server.
+"""The renderer process wired together: pool, caches, coordinator, AMQP, consumer, ops server.
 
 ``main`` runs one ``RendererService``; integration tests run it in-process the same way.
 Everything is opened in ``start`` and closed in ``stop``; nothing lives at module level.
@@ -19,6 +19,7 @@ from snapshot_shared.topology import Declared, declare
 from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.memory import MemoryCache
 from snapshot_renderer.consumer import JobHandler
+from snapshot_renderer.coordinator import RenderCoordinator
 from snapshot_renderer.events import StatusPublisher
 from snapshot_renderer.http import OpsServer
 from snapshot_renderer.render.fingerprint import compute_fingerprint
@@ -42,6 +43,7 @@ class RendererService:
         self.ops = OpsServer(settings.metrics_host, settings.metrics_port, self.health)
         self.pool: RenderPool | None = None
         self.connection: AbstractRobustConnection | None = None
+        self.coordinator: RenderCoordinator | None = None
         self.handler: JobHandler | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -66,17 +68,20 @@ class RendererService:
         await self.pool.warm_up()
         await self.disk.open()
         publish_channel, declared = await self._open_channels()
-        self.handler = JobHandler(
+        self.coordinator = RenderCoordinator(
             pool=self.pool,
             memory=self.memory,
             disk=self.disk,
+            lock_wait_seconds=s.render_timeout_seconds * 2 + 30,
+        )
+        self.handler = JobHandler(
+            coordinator=self.coordinator,
             publisher=StatusPublisher(publish_channel, s.renderer_id),
             fingerprint=self.fingerprint,
             default_reply_to=s.topology.status_queue,
             max_job_bytes=s.max_job_bytes,
             topology=s.topology,
             snapshot_limits=s.snapshot_limits,
-            lock_wait_seconds=s.render_timeout_seconds * 2 + 30,
         )
         self._queue = declared.jobs
         self._consumer_tag = await declared.jobs.consume(self.handler, no_ack=False)
