@@ -417,10 +417,16 @@ async def test_a_failed_declaration_is_retried_until_the_renderer_consumes(
         await until(declaration_failed, timeout=120, what="a failed declaration")
         healthy, details = await service.health()
         assert not healthy and details["consuming"] is False
+        healthz = f"http://127.0.0.1:{service.ops.port}/healthz"
+        async with httpx.AsyncClient(timeout=10) as client:
+            unready = await client.get(healthz)  # served while start() still declares
+        assert unready.status_code == 503 and unready.json()["status"] == "unavailable"
         await squat.queue_delete(topology.jobs_queue)
         await asyncio.wait_for(starting, 60)
         healthy, details = await service.health()
         assert healthy and details["consuming"] is True
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.get(healthz)).status_code == 200
 
         chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await chan.get_exchange(topology.exchange)
