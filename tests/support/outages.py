@@ -26,9 +26,15 @@ def _wait(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
 
 
 def _rabbit_running() -> bool:
-    return subprocess.run(
-        ["rabbitmq-diagnostics", "-q", "check_running"], capture_output=True, timeout=60
-    ).returncode == 0 and _answers(5672)
+    """Whether the broker's app runs; a diagnostics call that hangs (a loaded machine while
+    the node boots) means "not yet", and the caller's wait asks again."""
+    try:
+        checked = subprocess.run(
+            ["rabbitmq-diagnostics", "-q", "check_running"], capture_output=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return checked.returncode == 0 and _answers(5672)
 
 
 @contextmanager
