@@ -85,19 +85,23 @@ def bare_render(payload: dict[str, Any], options: dict[str, Any]) -> dict[str, A
     return {"seconds": time.perf_counter() - started, "pages": len(document.pages)}
 
 
-def template_render(payload: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def template_render(
+    payload: dict[str, Any], options: dict[str, Any], template: str = "snapshot"
+) -> dict[str, Any]:
     """One render through the renderer's own code (``worker.render_pdf``)."""
     started = time.perf_counter()
-    _, pages = worker.render_pdf(payload, options, "snapshot")
+    _, pages = worker.render_pdf(payload, options, template)
     return {"seconds": time.perf_counter() - started, "pages": pages}
 
 
-def compare(payload: dict[str, Any], options: dict[str, Any], repeats: int) -> dict[str, Any]:
+def compare(
+    payload: dict[str, Any], options: dict[str, Any], repeats: int, template: str = "snapshot"
+) -> dict[str, Any]:
     """Template and bare alternately, ``repeats`` times each; medians per message."""
     count = max(1, len(payload["messages"]))
     runs: dict[str, list[dict[str, Any]]] = {"template": [], "bare": []}
     for _ in range(repeats):
-        runs["template"].append(template_render(payload, options))
+        runs["template"].append(template_render(payload, options, template))
         runs["bare"].append(bare_render(payload, options))
     out: dict[str, Any] = {"messages": len(payload["messages"]), "repeats": repeats}
     for name, results in runs.items():
