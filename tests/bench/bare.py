@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -67,6 +68,11 @@ class BarePool:
         """Start one measured render (``measured_render``) in a worker."""
         self.ready()
         return self._pool.submit(measured_render, *item)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run a module-level function in a worker (``template_cost.compare``, say)."""
+        self.ready()
+        return self._pool.submit(fn, *args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,19 +1,23 @@
 """Item 5: big rooms, render time and peak renderer RSS, beside a bare render of the same
 payload in a ``BarePool`` worker started at the same moment (each gets one of the two cores).
 RSS peaks are high-water marks: the render worker's own and the whole renderer's (main process
-plus all workers, what a container limit sees)."""
+plus all workers, what a container limit sees). For rooms up to ``TEMPLATE_COST_UP_TO``
+messages, the template's cost per message beside bare WeasyPrint's (``bench.template_cost``),
+both in one ``BarePool`` worker, one after the other, once the pipeline render is done."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from bench import db
+from bench import db, template_cost
 from bench.bare import BarePool
 from bench.client import ApiClient
 from bench.procstat import MIB, RssSampler
-from bench.report import Row, ratio
+from bench.report import Row, ms, ratio
 from bench.stack import BenchStack
+
+TEMPLATE_COST_UP_TO = 1000  # a 10,000-message room would add ~1.5 min of renders for one row
 
 
 async def _request(stack: BenchStack, auth: dict[str, str], room: str, size: int) -> Any:
@@ -45,6 +49,9 @@ def measure(
         bare = bare_pool.render(render_input)
         task = asyncio.run(_finish(stack, answer["task_id"], answer["sent"]))
         baseline = bare.result()
+    cost = None
+    if size <= TEMPLATE_COST_UP_TO:
+        cost = bare_pool.call(template_cost.compare, *render_input[:2], 1, render_input[2])
     return {
         "size": size,
         "status": task["status"],
@@ -60,6 +67,7 @@ def measure(
         },
         "renderer_peak_rss": rss.peak_total,
         "bare": baseline,
+        "template_cost": cost.result() if cost else None,
     }
 
 
@@ -87,6 +95,8 @@ def run(
                 m,
             )
         )
+        if m["template_cost"]:
+            rows.append(_template_cost_row(size, m["template_cost"]))
         goal = size == 10000
         total = m["renderer_peak_rss"] / MIB
         rows.append(
@@ -101,3 +111,17 @@ def run(
             )
         )
     return rows
+
+
+def _template_cost_row(size: int, cost: dict[str, Any]) -> Row:
+    template, bare = cost["template"], cost["bare"]
+    return Row(
+        "5",
+        f"{size:,}-message room: template cost per message ({template['pages']} pages)",
+        ms(template["ms_per_message"]),
+        f"bare WeasyPrint {ms(bare['ms_per_message'])} ({bare['pages']} pages)",
+        cost["ratio"],
+        "",
+        None,
+        cost,
+    )

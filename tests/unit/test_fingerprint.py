@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from snapshot_renderer.render.fingerprint import (
+    code_files,
     compute_fingerprint,
     library_versions,
     package_versions,
@@ -72,3 +73,9 @@ def test_the_versions_are_those_weasyprint_loaded() -> None:
 
 def test_the_default_fingerprint_covers_the_system_fonts() -> None:
     assert compute_fingerprint() != compute_fingerprint(fonts=[])
+
+
+def test_the_code_that_shapes_the_html_is_fingerprinted() -> None:
+    names = {path.name for path in code_files()}
+
+    assert {"view.py", "worker.py", "templates.py"} <= names

@@ -31,6 +31,7 @@ from typing import Any
 import cffi
 from snapshot_shared.hashing import HASH_VERSION, render_key
 
+from snapshot_renderer.render import templates as jinja_templates
 from snapshot_renderer.render import view, worker
 from snapshot_renderer.render.resources import assets_dir, templates_dir
 
@@ -156,6 +157,12 @@ def _digest_fonts(digest: Any, fonts: Iterable[Path]) -> int:
     return count
 
 
+def code_files() -> list[Path]:
+    """The renderer modules that shape the output: the view, the worker, the Jinja2 environment
+    (its extension rewrites the template source)."""
+    return [Path(module.__file__ or "") for module in (view, worker, jinja_templates)]
+
+
 def compute_fingerprint(
     templates: Path | None = None,
     assets: Path | None = None,
@@ -172,7 +179,7 @@ def compute_fingerprint(
     digest.update("".join(f"{k}={v}\n" for k, v in sorted(engine.items())).encode())
     _digest_files(digest, "template", templates, _files(templates))
     _digest_files(digest, "asset", assets, _files(assets))
-    code = [Path(module.__file__ or "") for module in (view, worker)]
+    code = code_files()
     _digest_files(digest, "code", code[0].parent, code)
     count = _digest_fonts(digest, system_fonts() if fonts is None else fonts)
     log.info(

@@ -1,0 +1,135 @@
+"""What the snapshot template costs over a bare WeasyPrint rendering of the same data.
+
+The bare baseline is the same messages (author, time, body) as one escaped ``<p>`` each, with
+only the page-size sheet: what WeasyPrint itself needs to lay the text out and write the PDF.
+Both run in the same process, set up like a render worker (``worker.init_worker``).
+
+Standalone, from ``tests/``: ``python -m bench.template_cost [messages] [repeats]`` renders a
+sample room with the template and bare, alternating, and prints medians per phase.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+from snapshot_renderer.render import worker
+from snapshot_shared.messages import RenderOptions, SnapshotPayload
+from weasyprint import HTML
+
+from bench.rooms import KINDS, text_bodies
+
+_START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
+
+
+def sample_payload(count: int) -> dict[str, Any]:
+    """A room like the bench's own: ``text_bodies``, the bench's kinds, one message every
+    17 minutes (so ~85 messages a day), three members."""
+    stamp = _START.isoformat().replace("+00:00", "Z")
+    messages = [
+        {
+            "id": str(uuid.UUID(int=i + 1)),
+            "author_id": ("olivia", "eddie", "vera")[i % 3],
+            "author_name": ("Olivia Owner", "Eddie Example", "Vera Example")[i % 3],
+            "created_at": (_START + dt.timedelta(minutes=17 * i)).isoformat(),
+            "body": body,
+            "kind": KINDS[i % len(KINDS)],
+        }
+        for i, body in enumerate(text_bodies(count))
+    ]
+    members = [
+        {"user_id": u, "display_name": n, "role": r, "joined_at": stamp}
+        for u, n, r in (
+            ("olivia", "Olivia Owner", "owner"),
+            ("eddie", "Eddie Example", "editor"),
+            ("vera", "Vera Example", "viewer"),
+        )
+    ]
+    room = {"id": str(uuid.UUID(int=0)), "name": "Template cost", "created_at": stamp}
+    last = messages[-1]["created_at"] if messages else stamp
+    return {
+        "room": room,
+        "sections": ["members", "messages"],
+        "members": members,
+        "messages": messages,
+        "as_of": last,
+    }
+
+
+def bare_html(payload: dict[str, Any]) -> str:
+    """The payload's messages as plain paragraphs: no classes, no styles, no structure."""
+    snapshot = SnapshotPayload.model_validate(payload)
+    rows = [
+        f"<p>{html.escape(m.author_name or m.author_id)} {m.created_at:%H:%M}<br>"
+        f"{html.escape(m.body)}</p>"
+        for m in snapshot.messages
+    ]
+    return "<!DOCTYPE html><html><body>" + "".join(rows) + "</body></html>"
+
+
+def bare_render(payload: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """One bare WeasyPrint render in this process (a render worker's fonts and page size)."""
+    state = worker._get_state()
+    page = RenderOptions.model_validate(options).page_size
+    started = time.perf_counter()
+    text = bare_html(payload)
+    document = HTML(string=text, base_url=state.base_url, url_fetcher=state.fetcher).render(
+        font_config=state.font_config, stylesheets=state.stylesheets[page][1:]
+    )
+    document.write_pdf()
+    return {"seconds": time.perf_counter() - started, "pages": len(document.pages)}
+
+
+def template_render(
+    payload: dict[str, Any], options: dict[str, Any], template: str = "snapshot"
+) -> dict[str, Any]:
+    """One render through the renderer's own code (``worker.render_pdf``)."""
+    started = time.perf_counter()
+    _, pages = worker.render_pdf(payload, options, template)
+    return {"seconds": time.perf_counter() - started, "pages": pages}
+
+
+def compare(
+    payload: dict[str, Any], options: dict[str, Any], repeats: int, template: str = "snapshot"
+) -> dict[str, Any]:
+    """Template and bare alternately, ``repeats`` times each; medians per message."""
+    count = max(1, len(payload["messages"]))
+    runs: dict[str, list[dict[str, Any]]] = {"template": [], "bare": []}
+    for _ in range(repeats):
+        runs["template"].append(template_render(payload, options, template))
+        runs["bare"].append(bare_render(payload, options))
+    out: dict[str, Any] = {"messages": len(payload["messages"]), "repeats": repeats}
+    for name, results in runs.items():
+        median = statistics.median(r["seconds"] for r in results)
+        out[name] = {
+            "median_s": median,
+            "ms_per_message": median * 1000 / count,
+            "pages": results[0]["pages"],
+            "seconds": [round(r["seconds"], 3) for r in results],
+        }
+    out["ratio"] = out["template"]["median_s"] / out["bare"]["median_s"]
+    return out
+
+
+def main(argv: list[str]) -> int:
+    count = int(argv[0]) if argv else 1000
+    repeats = int(argv[1]) if len(argv) > 1 else 3
+    worker.init_worker("WARNING", "console")
+    result = compare(sample_payload(count), {}, repeats)
+    for name in ("template", "bare"):
+        r = result[name]
+        print(
+            f"{name:8} median {r['median_s']:.3f} s = {r['ms_per_message']:.2f} ms/message,"
+            f" {r['pages']} pages, runs {r['seconds']}"
+        )
+    print(f"template ÷ bare: {result['ratio']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
