@@ -357,10 +357,14 @@ def test_renderers_have_a_memory_limit(compose):
     assert _bytes(resolved.get("mem_limit") or 0) == 2**30
 
 
-def test_grafana_is_pinned_to_a_supported_major():
-    """Grafana fixes security issues in its latest major only (11.1, the tag before issue 13, is
-    out of support); a pinned tag, not ``latest``."""
+def test_grafana_is_pinned_to_a_supported_major_and_the_dashboard_runs_on_it():
+    """Grafana fixes security issues in its recent releases only (11.1, the tag before issue 13,
+    is out of support); a pinned tag, not ``latest``."""
     text = (ROOT / "docker-compose.yml").read_text()
     (tag,) = re.findall(r"image: grafana/grafana:(\S+)", text)
     assert re.fullmatch(r"\d+\.\d+\.\d+", tag), tag  # a release, not latest or a branch
     assert int(tag.split(".")[0]) >= 12, tag
+    # Grafana 12 no longer runs AngularJS panels: the dashboard must use none of them.
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/snapshots.json").read_text())
+    kinds = {panel["type"] for panel in dashboard["panels"]}
+    assert not kinds & {"graph", "singlestat", "table-old", "grafana-piechart-panel"}, kinds
