@@ -24,7 +24,7 @@ DEPLOY = ROOT / "deploy"
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret-0001",
     "RABBITMQ_PASSWORD": "mq-secret-0002",
-    "SNAPSHOT_API_JWT_SECRET": "jwt-secret-0123456789",
+    "SNAPSHOT_API_JWT_SECRET": "jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret-0003",
 }
 
@@ -241,3 +241,130 @@ def test_dockerfiles_are_multi_stage_locked_single_package_and_unprivileged(serv
         assert "weasyprint" not in text.lower() and "pango" not in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+# What the README showed before issue 13; none may appear in it again.
+OLD_EXAMPLES = ("change-me", "change-me-too", "change-me-three", "at-least-16-characters-long")
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run([*compose_command(), "-f", "docker-compose.yml", "config"], env=env)
+
+
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_compose_refuses_an_empty_secret(secret):
+    """An .env line ``VAR=`` (a template left unfilled) is refused like a missing one."""
+    result = compose_config(compose_env(**{secret: ""}))
+    assert result.returncode != 0, f"{secret} may be empty"
+    assert secret in result.stdout + result.stderr
+
+
+def readme_env_script() -> str:
+    """The shell block of README's "The stack in containers" that writes .env."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### The stack in containers", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return block.split("docker compose up", 1)[0]
+
+
+def test_readme_shows_no_password_only_how_to_generate_one():
+    readme = (ROOT / "README.md").read_text()
+    for example in OLD_EXAMPLES:
+        assert example not in readme, example
+    assignments = re.findall(r"^(\w*(?:PASSWORD|SECRET)\w*)=(.*)$", readme, re.MULTILINE)
+    assert {name for name, _ in assignments} >= set(SECRETS)
+    for name, value in assignments:
+        assert value.startswith("$(secret "), f"README shows a literal {name}"
+
+
+def test_readme_recipe_writes_random_secrets_that_compose_and_the_api_accept(tmp_path):
+    def generate(folder: Path) -> dict[str, str]:
+        folder.mkdir()
+        script = readme_env_script()
+        done = subprocess.run(["bash", "-euc", script], cwd=folder, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        lines = (folder / ".env").read_text().splitlines()
+        assert oct((folder / ".env").stat().st_mode & 0o777) == "0o600"
+        return dict(line.split("=", 1) for line in lines if line)
+
+    first, second = generate(tmp_path / "a"), generate(tmp_path / "b")
+    assert set(first) == set(SECRETS)
+    for name, value in first.items():
+        assert len(value) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", value), name  # URL-safe
+        assert value != second[name], name  # generated, not a fixed example
+    result = compose_config(compose_env(**first))
+    assert result.returncode == 0, result.stderr
+    from snapshot_api.settings import Settings
+
+    jwt = first["SNAPSHOT_API_JWT_SECRET"]
+    assert Settings(env="production", jwt_secret=jwt, jwt_algorithm="HS512").secret == jwt
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, host port) of each published port, in either Compose's output form."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):  # docker compose v2
+            found.append((port.get("host_ip", ""), str(port["published"])))
+        else:  # docker-compose 1.29: "127.0.0.1:9090:9090/tcp" (or "9090:9090/tcp")
+            parts = port.split(":")
+            host, published = ("", parts[0]) if len(parts) == 2 else (parts[0], parts[1])
+            found.append((host, published))
+    return found
+
+
+def test_monitoring_is_published_on_loopback_unless_configured(compose):
+    s = compose["services"]
+    assert _published(s["prometheus"]) == [("127.0.0.1", "9090")]
+    assert _published(s["grafana"]) == [("127.0.0.1", "3000")]
+    for name in ("postgres", "rabbitmq", "renderer", "migrate"):
+        assert "ports" not in s[name], name  # only the API and the monitoring UIs publish
+    wider = compose_config(compose_env(PROMETHEUS_BIND="0.0.0.0", GRAFANA_BIND="192.0.2.7"))
+    assert wider.returncode == 0, wider.stderr
+    opened = yaml.safe_load(wider.stdout)["services"]
+    assert _published(opened["prometheus"]) == [("0.0.0.0", "9090")]
+    assert _published(opened["grafana"]) == [("192.0.2.7", "3000")]
+
+
+def test_every_container_is_read_only_without_capabilities_or_privilege_gain(compose):
+    for name, service in compose["services"].items():
+        assert service.get("read_only") is True, name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert not service.get("cap_add") and not service.get("privileged"), name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert "/tmp" in service.get("tmpfs", []), name
+    s = compose["services"]
+    # Their images start as root to chown and then switch user, which needs capabilities.
+    assert s["postgres"]["user"] == "postgres" and s["rabbitmq"]["user"] == "rabbitmq"
+    assert "/var/run/postgresql" in s["postgres"]["tmpfs"]  # the server's socket and pid
+    assert "/var/log/grafana" in s["grafana"]["tmpfs"]
+
+
+def _bytes(size: str | int) -> int:
+    if isinstance(size, int):
+        return size
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)b?", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * 1024 ** " kmg".index(unit or " ")
+
+
+def test_renderers_have_a_memory_limit(compose):
+    renderer = compose["services"]["renderer"]
+    limit = renderer.get("mem_limit") or renderer["deploy"]["resources"]["limits"]["memory"]
+    assert 2**30 <= _bytes(limit) <= 8 * 2**30
+    smaller = compose_config(compose_env(SNAPSHOT_RENDERER_MEM_LIMIT="1g"))
+    assert smaller.returncode == 0, smaller.stderr
+    resolved = yaml.safe_load(smaller.stdout)["services"]["renderer"]
+    assert _bytes(resolved.get("mem_limit") or 0) == 2**30
+
+
+def test_grafana_is_pinned_to_a_supported_major_and_the_dashboard_runs_on_it():
+    """Grafana fixes security issues in its recent releases only (11.1, the tag before issue 13,
+    is out of support); a pinned tag, not ``latest``."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    (tag,) = re.findall(r"image: grafana/grafana:(\S+)", text)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tag), tag  # a release, not latest or a branch
+    assert int(tag.split(".")[0]) >= 12, tag
+    # Grafana 12 no longer runs AngularJS panels: the dashboard must use none of them.
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/snapshots.json").read_text())
+    kinds = {panel["type"] for panel in dashboard["panels"]}
+    assert not kinds & {"graph", "singlestat", "table-old", "grafana-piechart-panel"}, kinds

@@ -141,3 +141,29 @@ def test_uvicorn_applies_the_same_format_to_its_own_loggers(capsys):
     ]
     assert records[0]["request_id"] == "abc"
     assert not logging.getLogger("uvicorn.error").handlers  # no handler of its own
+
+
+FORGED = "x\r\n12:00:00 INFO    snapshot_api.access: GET /admin 200\x1b[2J\u2028\x85end"
+
+
+def test_console_lines_escape_control_characters_in_events_and_fields(capsys):
+    setup_logging("INFO", "console")
+    with bound(request_id=FORGED):
+        logging.getLogger("demo").info("GET %s 404", "/rooms/" + FORGED, extra={"room": FORGED})
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one record, one line (no CR, NEL or U+2028 either)
+    (line,) = err.splitlines()  # splitlines() also splits on \r, \x85 and \u2028
+    escaped = (
+        "x\\x0d\\x0a12:00:00 INFO    snapshot_api.access: GET /admin 200\\x1b[2J\\u2028\\x85end"
+    )
+    assert f"demo: GET /rooms/{escaped} 404" in line
+    assert f"request_id={escaped}" in line and f"room={escaped}" in line
+    assert "\x1b" not in line and "\r" not in line
+
+
+def test_json_lines_hold_no_raw_line_separator_and_keep_the_value(capsys):
+    setup_logging("INFO", "json")
+    logging.getLogger("demo").info("GET %s", FORGED, extra={"room": FORGED})
+    (line,) = capsys.readouterr().err.splitlines()
+    record = json.loads(line)
+    assert record["event"] == f"GET {FORGED}" and record["room"] == FORGED

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
 from snapshot_shared.logging import logging_config, setup_logging
 
 from snapshot_api.settings import Settings
@@ -71,6 +72,18 @@ def _token(settings: Settings, user: str, admin: bool) -> int:
     return 0
 
 
+def _describe(exc: Exception) -> str:
+    """The settings errors without the values given: a refused secret is not echoed."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snapshot-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "migrate":
             settings.verification_key  # noqa: B018 - fail before starting workers
     except (ValueError, RuntimeError) as exc:
-        print(f"snapshot-api: invalid settings: {exc}", file=sys.stderr)
+        print(f"snapshot-api: invalid settings: {_describe(exc)}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":

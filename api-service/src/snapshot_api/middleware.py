@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 
-from snapshot_shared.logging import bound
+from snapshot_shared.logging import bound, escape_control
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,8 +57,8 @@ class RequestContextMiddleware:
             log.log(
                 logging.DEBUG if template in _QUIET_ROUTES else logging.INFO,
                 "%s %s %d",
-                scope["method"],
-                scope.get("path", ""),
+                escape_control(scope["method"]),
+                escape_control(scope.get("path", "")),  # percent-decoded: may hold CR/LF
                 status,
                 extra={
                     "request_id": request_id,

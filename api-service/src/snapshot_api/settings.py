@@ -15,7 +15,8 @@ from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.settings import CommonSettings
 
-DEV_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
+from snapshot_api.jwt_secrets import DEV_JWT_SECRET, secret_problem
+
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512"]
 MIN_RSA_BITS = 2048
 ClaimValue = Annotated[str, Field(min_length=1, max_length=512)]
@@ -75,12 +76,9 @@ class Settings(CommonSettings, BaseSettings):
         if self.jwt_secret is None and self.env == "development":
             self.jwt_secret = SecretStr(DEV_JWT_SECRET)
         elif self.jwt_secret is not None and self.env != "development":
-            value = self.jwt_secret.get_secret_value()
-            if len(value) < 16 or value == DEV_JWT_SECRET:
-                raise ValueError(
-                    "SNAPSHOT_API_JWT_SECRET must be at least 16 characters and not the"
-                    " development default outside development"
-                )
+            problem = secret_problem(self.jwt_secret.get_secret_value(), self.jwt_algorithm)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     @property

@@ -14,6 +14,7 @@ import contextvars
 import json
 import logging
 import logging.config
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,21 @@ QUIET_LOGGERS = ("aiormq", "aio_pika", "fontTools", "weasyprint")
 # request itself (with its request_id). Configuring it, or its parent ``uvicorn`` (dictConfig
 # resets the children of every logger it configures), would switch it back on.
 UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.asgi")
+# C0 controls (CR, LF, ESC, ...), DEL, C1 controls (NEL) and Unicode's line/paragraph separators:
+# anything that could end a console line early, forge a second one, or drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What json.dumps(ensure_ascii=False) leaves raw although some readers split lines on it.
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` on one line: each control character as a visible ``\\xNN`` / ``\\uNNNN`` escape."""
+    return _CONTROL.sub(lambda m: _escape(m.group()), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def current_context() -> dict[str, Any]:
@@ -79,16 +95,24 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        text = json.dumps(line, default=str, ensure_ascii=False)
+        return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)  # only inside strings
 
 
 class ConsoleFormatter(logging.Formatter):
-    """Readable in a terminal: time, level, logger, event, then ``key=value`` fields."""
+    """Readable in a terminal: time, level, logger, event, then ``key=value`` fields.
+
+    The event and the fields are escaped (``escape_control``): a request path or id holding
+    CR/LF cannot forge a log line. Only a traceback spans lines.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        fields = " ".join(f"{k}={v}" for k, v in _fields(record).items())
-        text = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        fields = " ".join(
+            f"{escape_control(str(k))}={escape_control(str(v))}" for k, v in _fields(record).items()
+        )
+        event = escape_control(record.getMessage())
+        text = f"{stamp} {record.levelname:<7} {escape_control(record.name)}: {event}"
         if fields:
             text += f"  {fields}"
         if record.exc_info:
