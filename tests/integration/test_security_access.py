@@ -64,6 +64,21 @@ async def _fresh_snapshot(env: Env) -> dict[str, str]:
     return {**(await _world_ids(env)), "snapshot": r.json()["snapshot_id"]}
 
 
+async def _fresh_room(env: Env) -> dict[str, str]:
+    """DELETE of a room needs a room of its own (every role a member) in every case."""
+    room = await env.api.room(OWNER, "Doomed room")
+    await env.api.add_member(room, EDITOR, "editor", owner=OWNER)
+    await env.api.add_member(room, VIEWER, "viewer", owner=OWNER)
+    return {**(await _world_ids(env)), "room": room}
+
+
+async def _fresh_member(env: Env) -> dict[str, str]:
+    """DELETE of a member needs a member of its own (a viewer) in every case."""
+    ids = await _world_ids(env)
+    await env.api.add_member(env.world.room, ids["user"], "viewer", owner=OWNER)
+    return ids
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -82,12 +97,31 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/rooms", "user", 201, body={"name": "Another room"}),
     Endpoint("GET", ROOM, "viewer", 200, "room.read"),
     Endpoint(
+        "DELETE",
+        ROOM,
+        "owner",
+        204,
+        "room.delete",
+        ("room.delete", "deleted"),
+        prepare=_fresh_room,
+    ),
+    Endpoint(
         "PUT",
         ROOM + "/members/{user}",
         "owner",
         201,
         "member.put",
+        ("member.role", "added"),
         body={"role": "viewer", "display_name": "New Member"},
+    ),
+    Endpoint(
+        "DELETE",
+        ROOM + "/members/{user}",
+        "owner",
+        204,
+        "member.remove",
+        ("member.remove", "removed"),
+        prepare=_fresh_member,
     ),
     Endpoint("POST", ROOM + "/messages", "editor", 201, "message.post", body={"body": "hi"}),
     Endpoint("GET", ROOM + "/messages", "viewer", 200, "message.list"),
@@ -198,7 +232,7 @@ async def test_the_matrix_covers_every_documented_operation(env: Env):
         for e in ENDPOINTS
     }  # fmt: skip
     assert documented == covered
-    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 90
+    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 102
 
 
 async def _get(env: Env, path: str, user: str) -> httpx.Response:

@@ -26,7 +26,9 @@ ROOM = "/api/v1/rooms/{room_id}"
 SNAPSHOT = "/api/v1/snapshots/{snapshot_id}"
 ACTIONS: dict[tuple[str, str], str] = {
     ("GET", ROOM): "room.read",
+    ("DELETE", ROOM): "room.delete",
     ("PUT", ROOM + "/members/{user_id}"): "member.put",
+    ("DELETE", ROOM + "/members/{user_id}"): "member.remove",
     ("POST", ROOM + "/messages"): "message.post",
     ("GET", ROOM + "/messages"): "message.list",
     ("POST", ROOM + "/snapshots"): "snapshot.create",
