@@ -33,6 +33,10 @@ class Settings(CommonSettings, BaseSettings):
     # with only INSERT and SELECT on audit. Empty DB_ROLE keeps the DSN's own role.
     migrate_database_url: PostgresDsn | None = None
     db_role: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")] = "snapshot_api"
+    # Denied attempts per client (address and actor) and window: the first DENIAL_AUDIT_BURST
+    # are audited one row each, the rest as one counted entry when the window ends.
+    denial_audit_window_seconds: Annotated[float, Field(gt=0)] = 60.0
+    denial_audit_burst: Annotated[int, Field(ge=1)] = 50
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1)] = os.cpu_count() or 1
