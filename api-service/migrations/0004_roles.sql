@@ -30,6 +30,6 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO sn
 -- changes), details (old and new role) and, for aggregated denials, how many attempts the
 -- row stands for.
 ALTER TABLE audit
-    ADD COLUMN subject text,
-    ADD COLUMN detail  jsonb,
-    ADD COLUMN count   integer NOT NULL DEFAULT 1 CHECK (count >= 1);
+    ADD COLUMN IF NOT EXISTS subject text,
+    ADD COLUMN IF NOT EXISTS detail  jsonb,
+    ADD COLUMN IF NOT EXISTS count   integer NOT NULL DEFAULT 1 CHECK (count >= 1);
