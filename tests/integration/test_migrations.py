@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-from snapshot_api.db.migrate import migrate
+from snapshot_api.db.migrate import migrate, migrations_dir
 from support.services import PG_BASE, drop_database, unique
 
 
@@ -30,9 +30,9 @@ def test_migrate_creates_database_and_is_idempotent():
         first, second, tables, versions = asyncio.run(_inspect(dsn))
     finally:
         drop_database(dsn)
-    assert first == ["0001_init", "0002_edges_input", "0003_outbox_parking"]
+    assert first == ["0001_init", "0002_edges_input", "0003_outbox_parking", "0004_roles"]
     assert second == []
-    assert versions == 3
+    assert versions == 4
     assert {
         "rooms",
         "members",
@@ -43,3 +43,46 @@ def test_migrate_creates_database_and_is_idempotent():
         "outbox",
         "audit",
     } <= tables
+
+
+TABLES = ("rooms", "members", "messages", "payloads", "snapshots", "tasks", "outbox")
+
+
+async def _roles(dsn: str) -> dict[str, object]:
+    await migrate(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        # Roles are cluster-wide: the migration runs again for every database, without error.
+        await conn.execute((migrations_dir() / "0004_roles.sql").read_text(encoding="utf-8"))
+        check = "SELECT has_table_privilege('snapshot_api', $1, $2)"
+        return {
+            "super": await conn.fetchval(
+                "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles"
+                " WHERE rolname = 'snapshot_api'"
+            ),
+            "login": await conn.fetchval(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'snapshot_api'"
+            ),
+            "audit": {
+                p: await conn.fetchval(check, "audit", p)
+                for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+            },
+            "tables": {
+                t: await conn.fetchval(check, t, "SELECT, INSERT, UPDATE, DELETE") for t in TABLES
+            },
+        }
+    finally:
+        await conn.close()
+
+
+def test_the_api_role_may_only_insert_and_read_audit():
+    dsn = f"{PG_BASE}/{unique('test_mig_')}"
+    try:
+        found = asyncio.run(_roles(dsn))
+    finally:
+        drop_database(dsn)
+    assert found["super"] is False and found["login"] is True
+    assert found["audit"] == {
+        "SELECT": True, "INSERT": True, "UPDATE": False, "DELETE": False, "TRUNCATE": False,
+    }  # fmt: skip
+    assert set(found["tables"].values()) == {True}  # type: ignore[union-attr]

@@ -88,7 +88,17 @@ async def test_no_snapshot_is_created_or_deleted_without_its_audit_entry(api, da
     assert "audit refused" not in r.text
     assert await table_counts(database_url) == before  # snapshot, task, payload, outbox: none
 
-    await api.add_member(room, OWNER, "owner", owner=BREAKER)
+    # Behind the API's back: a member change by BREAKER is audited too, so it would be refused.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO members (room_id, user_id, display_name, role)"
+            " VALUES ($1, $2, $2, 'owner')",
+            uuid.UUID(room),
+            OWNER,
+        )
+    finally:
+        await conn.close()
     created = await api.snapshot(room, user=OWNER)
     snap = created.json()["snapshot_id"]
     await complete(api, created.json())

@@ -19,7 +19,7 @@ from snapshot_api.settings import Settings
 def _migrate(settings: Settings) -> int:
     from snapshot_api.db.migrate import migrate
 
-    applied = asyncio.run(migrate(settings.database_dsn))
+    applied = asyncio.run(migrate(settings.migrate_dsn))
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
 

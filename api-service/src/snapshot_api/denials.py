@@ -4,7 +4,8 @@ The entry is written by a background task that runs after the problem has been s
 denial is exactly as fast as before and its answer is the same whether or not the write
 succeeds. The writes share a quarter of the connection pool (a flood of bad tokens must not
 starve the requests of members), and at most ``MAX_PENDING`` wait for it; past that, a denial
-is logged instead of queued.
+is logged instead of queued. Past a burst, one client's denials are counted per window
+(``denial_windows.py``) instead of written one row each.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import Request
 from starlette.background import BackgroundTask
 
 from snapshot_api.db import audit, tasks
+from snapshot_api.denial_windows import DenialWindows
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 1000
@@ -26,7 +28,9 @@ ROOM = "/api/v1/rooms/{room_id}"
 SNAPSHOT = "/api/v1/snapshots/{snapshot_id}"
 ACTIONS: dict[tuple[str, str], str] = {
     ("GET", ROOM): "room.read",
+    ("DELETE", ROOM): "room.delete",
     ("PUT", ROOM + "/members/{user_id}"): "member.put",
+    ("DELETE", ROOM + "/members/{user_id}"): "member.remove",
     ("POST", ROOM + "/messages"): "message.post",
     ("GET", ROOM + "/messages"): "message.list",
     ("POST", ROOM + "/snapshots"): "snapshot.create",
@@ -66,6 +70,10 @@ def record_later(request: Request, status: int) -> BackgroundTask | None:
         request_id=getattr(request.state, "request_id", None),
         client_addr=request.client.host if request.client else None,
     )
+    windows: DenialWindows | None = getattr(request.app.state, "denial_windows", None)
+    client = (ctx.client_addr, ctx.actor)
+    if windows is not None and not windows.admit(client, action, outcome, pool):
+        return None  # counted in the client's window, written as one entry when it ends
     params = request.path_params
     return BackgroundTask(
         _write,

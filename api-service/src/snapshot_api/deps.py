@@ -9,9 +9,10 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from snapshot_api.auth import User, decode_token
+from snapshot_api.db.audit import AuditContext
 from snapshot_api.errors import Unauthorized
 from snapshot_api.messaging.outbox_relay import OutboxRelay
-from snapshot_api.services.access import Actor
+from snapshot_api.services.access import REQUEST_AUDIT, Actor
 from snapshot_api.settings import Settings
 
 _bearer = HTTPBearer(
@@ -51,6 +52,8 @@ async def current_user(
         raise Unauthorized("Send 'Authorization: Bearer <token>'")
     user = decode_token(credentials.credentials, settings)
     request.state.user = user  # for the audit entry of a denied attempt (denials.py)
+    client = request.client.host if request.client else None
+    REQUEST_AUDIT.set(AuditContext(user.id, getattr(request.state, "request_id", None), client))
     return user
 
 

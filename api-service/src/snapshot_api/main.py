@@ -10,6 +10,7 @@ from snapshot_shared.logging import setup_logging
 
 from snapshot_api import problems
 from snapshot_api.db.pool import create_pool
+from snapshot_api.denial_windows import DenialWindows
 from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
@@ -38,6 +39,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     broker.on_ready(consumer.attach)
     reaper = Reaper(pool, settings.reaper_interval_seconds)
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
+    app.state.denial_windows = DenialWindows(
+        settings.denial_audit_window_seconds, settings.denial_audit_burst
+    )
     broker.start()
     relay.start()
     reaper.start()
@@ -47,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await reaper.stop()
         await relay.stop()
         await broker.close()
+        await app.state.denial_windows.flush_all(pool)
         await pool.close()
 
 

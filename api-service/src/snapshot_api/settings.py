@@ -29,6 +29,15 @@ class Settings(CommonSettings, BaseSettings):
     database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/snapshots")
     db_pool_min: Annotated[int, Field(ge=1)] = 2
     db_pool_max: Annotated[int, Field(ge=1)] = 10
+    # Least privilege (README: Security): migrations run with MIGRATE_DATABASE_URL (default:
+    # DATABASE_URL); every pooled session switches to DB_ROLE, which migration 0004 creates
+    # with only INSERT and SELECT on audit. Empty DB_ROLE keeps the DSN's own role.
+    migrate_database_url: PostgresDsn | None = None
+    db_role: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")] = "snapshot_api"
+    # Denied attempts per client (address and actor) and window: the first DENIAL_AUDIT_BURST
+    # are audited one row each, the rest as one counted entry when the window ends.
+    denial_audit_window_seconds: Annotated[float, Field(gt=0)] = 60.0
+    denial_audit_burst: Annotated[int, Field(ge=1)] = 50
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1)] = os.cpu_count() or 1
@@ -90,6 +99,10 @@ class Settings(CommonSettings, BaseSettings):
     @property
     def database_dsn(self) -> str:
         return str(self.database_url)
+
+    @property
+    def migrate_dsn(self) -> str:
+        return str(self.migrate_database_url or self.database_url)
 
     @property
     def secret(self) -> str:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+log = logging.getLogger(__name__)
+
 INSERT = """
-INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr,
+                   subject, detail, count)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 PAGE = """
 SELECT id, at, actor, action, room_id, snapshot_id, outcome, request_id, client_addr FROM audit
@@ -33,10 +38,44 @@ async def record(
     outcome: str,
     room_id: UUID | None = None,
     snapshot_id: UUID | None = None,
+    *,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+    count: int = 1,
 ) -> None:
-    await conn.execute(
-        INSERT, ctx.actor, action, room_id, snapshot_id, outcome, ctx.request_id, ctx.client_addr
-    )
+    """Write one entry; when the write fails, the entry is logged (actor, action and ids) before
+    the error goes on, so a dropped audit write still leaves its trace."""
+    try:
+        await conn.execute(
+            INSERT,
+            ctx.actor,
+            action,
+            room_id,
+            snapshot_id,
+            outcome,
+            ctx.request_id,
+            ctx.client_addr,
+            subject,
+            detail,
+            count,
+        )
+    except BaseException as exc:
+        log.error(
+            "audit entry not written (%s): actor=%r action=%s outcome=%s room_id=%s"
+            " snapshot_id=%s subject=%r detail=%s count=%d request_id=%s client_addr=%s",
+            type(exc).__name__,
+            ctx.actor,
+            action,
+            outcome,
+            room_id,
+            snapshot_id,
+            subject,
+            detail,
+            count,
+            ctx.request_id,
+            ctx.client_addr,
+        )
+        raise
 
 
 async def page(

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import asyncpg
 
 from snapshot_api.settings import Settings
 
 
-async def _init(conn: asyncpg.Connection) -> None:
+async def _init(conn: asyncpg.Connection, role: str) -> None:
+    """Every session runs as ``role`` (SNAPSHOT_API_DB_ROLE), whatever the DSN logs in as: a
+    superuser or owner DSN (development, tests) is thus held to the restricted grants too."""
+    if role:
+        await conn.execute(f'SET ROLE "{role}"')  # the setting's pattern admits no quote
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
-    """Nothing to reset on release: our connections never SET, LISTEN, hold advisory locks or
-    keep cursors outside a transaction, and asyncpg itself rolls back an open transaction
-    before calling this. The default reset costs a round trip on every release."""
+    """Nothing to reset on release: our connections never SET (beyond the session's role in
+    ``_init``, which must stay), LISTEN, hold advisory locks or keep cursors outside a
+    transaction, and asyncpg itself rolls back an open transaction before calling this. The
+    default reset (which would also RESET ROLE) costs a round trip on every release."""
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
@@ -24,7 +30,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         settings.database_dsn,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        init=_init,
+        init=partial(_init, role=settings.db_role),
         reset=_reset,
         command_timeout=30,
         timeout=5,

@@ -32,6 +32,10 @@ SELECT user_id, display_name, role, joined_at FROM members
 WHERE room_id = $1 ORDER BY joined_at, user_id
 """
 LOCK_ROOM = "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE"
+DELETE_MEMBER = "DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING role"
+# Members, messages and snapshots cascade from the room, tasks from snapshots, outbox rows from
+# tasks; payloads are shared by content hash and stay; audit rows keep the room's id.
+DELETE_ROOM = "DELETE FROM rooms WHERE id = $1"
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -68,6 +72,16 @@ async def count_owners(conn: Conn, room_id: UUID) -> int:
 
 async def lock_room(conn: asyncpg.Connection, room_id: UUID) -> None:
     await conn.execute(LOCK_ROOM, room_id)
+
+
+async def delete_member(conn: asyncpg.Connection, room_id: UUID, user_id: str) -> str | None:
+    """Remove a member; returns the role they had, or ``None`` when they were not one."""
+    role: str | None = await conn.fetchval(DELETE_MEMBER, room_id, user_id)
+    return role
+
+
+async def delete_room(conn: asyncpg.Connection, room_id: UUID) -> bool:
+    return bool(await conn.execute(DELETE_ROOM, room_id) == "DELETE 1")
 
 
 async def list_members(conn: Conn, room_id: UUID) -> list[asyncpg.Record]:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Response
 
-from snapshot_api.deps import CurrentUser, Cursor, Limit, PoolDep
+from snapshot_api.deps import ActorDep, CurrentUser, Cursor, Limit, PoolDep
 from snapshot_api.openapi import problem_responses
 from snapshot_api.schemas import (
     Member,
@@ -51,15 +51,33 @@ async def put_member(
     room_id: UUID,
     user_id: UserId,
     body: MemberPut,
-    user: CurrentUser,
+    actor: ActorDep,
     pool: PoolDep,
     response: Response,
 ) -> dict[str, Any]:
     member, created = await rooms.put_member(
-        pool, user, room_id, user_id, body.role, body.display_name
+        pool, actor, room_id, user_id, body.role, body.display_name
     )
     response.status_code = 201 if created else 200
     return member
+
+
+@router.delete(
+    "/{room_id}/members/{user_id}",
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def remove_member(room_id: UUID, user_id: UserId, actor: ActorDep, pool: PoolDep) -> Response:
+    """An owner removes a member; a member removes themself (leaves). The last owner stays."""
+    await rooms.remove_member(pool, actor, room_id, user_id)
+    return Response(status_code=204)
+
+
+@router.delete("/{room_id}", status_code=204, responses=problem_responses(401, 403, 404, 422, 503))
+async def delete_room(room_id: UUID, actor: ActorDep, pool: PoolDep) -> Response:
+    """Delete the room and everything in it (owner)."""
+    await rooms.delete_room(pool, actor, room_id)
+    return Response(status_code=204)
 
 
 @router.post(

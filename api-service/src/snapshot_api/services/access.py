@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -12,6 +13,9 @@ from snapshot_api.db import audit, rooms
 from snapshot_api.errors import Forbidden, NotFound
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
+# Who is asking in this request (set once the token is verified, deps.current_user), so that
+# an administrator's access to a room they are not a member of is audited wherever it happens.
+REQUEST_AUDIT: ContextVar[audit.AuditContext | None] = ContextVar("request_audit", default=None)
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,15 @@ class Actor:
 async def require_role(
     conn: asyncpg.Connection | asyncpg.Pool, room_id: UUID, user: User, minimum: str
 ) -> str:
-    """Return the caller's role in the room, or raise 404/403."""
+    """Return the caller's role in the room, or raise 404/403. An administrator who is not a
+    member acts as an owner, and each such access is audited (``admin.room_access``)."""
     role = await rooms.get_role(conn, room_id, user.id)
     if role is None:
         if user.is_admin and await rooms.get_room(conn, room_id) is not None:
+            ctx = REQUEST_AUDIT.get()
+            if ctx is None or ctx.actor != user.id:
+                ctx = audit.AuditContext(user.id, None, None)
+            await audit.record(conn, ctx, "admin.room_access", "granted", room_id)
             return "owner"
         raise NotFound("Room not found")
     if ROLE_RANK[role] < ROLE_RANK[minimum]:
