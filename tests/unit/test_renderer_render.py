@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from typing import Any
 
@@ -87,6 +88,18 @@ def test_same_input_gives_identical_bytes() -> None:
 
     assert first == second
     assert other != first
+
+
+def test_color_emoji_give_identical_bytes_at_any_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subset of the color emoji font embedded in the PDF carries a creation time in its
+    ``head`` table; the same content must still give the same bytes a day later."""
+    emoji = payload([message("Ship it \N{GRINNING FACE}\N{PARTY POPPER}", ts(24, 9))])
+    first, _ = worker.render_pdf(emoji, options(), "snapshot")
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 86_400)
+    a_day_later, _ = worker.render_pdf(emoji, options(), "snapshot")
+
+    assert a_day_later == first
 
 
 async def test_identical_bytes_across_worker_processes() -> None:

@@ -64,8 +64,16 @@ _max_pages = 2000
 _faults = FaultHooks()  # tests only: crash, hold or bloat on marked rooms
 
 
+# fontTools stamps the fonts it subsets into the PDF with the current time unless this is set
+# (reproducible-builds.org's SOURCE_DATE_EPOCH); the color emoji font's subset carried the
+# render time, so two renders of one snapshot differed. Fixed, not defaulted: every replica
+# must write the same bytes for the same content.
+FONT_TIMESTAMP_EPOCH = "0"
+
+
 def build_state(templates: Path, assets: Path) -> WorkerState:
     """Jinja2 environment, fetcher, font configuration and parsed CSS for one process."""
+    os.environ["SOURCE_DATE_EPOCH"] = FONT_TIMESTAMP_EPOCH
     fetcher = AssetsOnlyFetcher(assets)
     font_config = FontConfiguration()
     main_css = CSS(filename=str(assets / STYLESHEET), url_fetcher=fetcher, font_config=font_config)
