@@ -143,3 +143,30 @@ def test_sigterm_to_the_api_drains_the_request_in_flight(stack):
     stack.start_api()
     assert answer["response"].status_code == 201, answer["response"].text
     assert len(answer["response"].json()) == 50
+
+
+def test_the_api_starts_while_the_database_is_down(stack):
+    """A worker starting while PostgreSQL is down must not stop the API (uvicorn stops every
+    worker when one fails its start-up): it answers 503 until the database is back."""
+    room = new_room(stack, "Start without a database")
+    assert stack.api is not None
+    stack.api.send_signal(signal.SIGTERM)
+    assert stack.api.wait(30) == 0
+    with database_down():
+        stack.api = stack.spawn_api()
+        until_sync(lambda: _answers(stack, "/healthz") == 200, 60, "the API to come up")
+        answer = get(stack, f"/api/v1/rooms/{room}")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "unavailable"
+        ready = get(stack, "/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] == "down"
+        assert stack.api.poll() is None
+    stack.wait_ready()
+    assert get(stack, f"/api/v1/rooms/{room}").status_code == 200
+
+
+def _answers(stack: Stack, path: str) -> int | None:
+    try:
+        return get(stack, path).status_code
+    except httpx.HTTPError:
+        return None

@@ -85,8 +85,12 @@ class Stack:
             args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def spawn_api(self) -> subprocess.Popen[bytes]:
+        """The API process, started but not waited for."""
+        return self._spawn([str(BIN / "snapshot-api"), "serve"], "api.log", self.env)
+
     def start_api(self) -> None:
-        self.api = self._spawn([str(BIN / "snapshot-api"), "serve"], "api.log", self.env)
+        self.api = self.spawn_api()
         self.wait_ready()
 
     def start_renderer(self, **extra_env: str) -> subprocess.Popen[bytes]:

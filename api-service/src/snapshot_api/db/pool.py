@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from functools import partial
 
 import asyncpg
 
 from snapshot_api.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def _init(conn: asyncpg.Connection, role: str) -> None:
@@ -25,15 +28,36 @@ async def _reset(conn: asyncpg.Connection) -> None:
     default reset (which would also RESET ROLE) costs a round trip on every release."""
 
 
+# PostgreSQL not answering at all (down, restarting, shutting down): the API starts anyway.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        settings.database_dsn,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        init=partial(_init, role=settings.db_role),
-        reset=_reset,
-        command_timeout=30,
-        timeout=5,
-    )
-    assert pool is not None
-    return pool
+    """The pool, with ``db_pool_min`` connections opened at once. When PostgreSQL does not
+    answer at start-up, the pool opens its connections on demand instead: the API comes up,
+    answers 503 ``unavailable`` until the database is back, and keeps its outbox relay and
+    consumers running (one uvicorn worker failing its start-up would stop every worker)."""
+
+    async def open_pool(min_size: int) -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            settings.database_dsn,
+            min_size=min_size,
+            max_size=settings.db_pool_max,
+            init=partial(_init, role=settings.db_role),
+            reset=_reset,
+            command_timeout=30,
+            timeout=5,
+        )
+        assert pool is not None
+        return pool
+
+    try:
+        return await open_pool(settings.db_pool_min)
+    except UNREACHABLE as exc:
+        log.warning("PostgreSQL not answering at start-up (%s); connecting on demand", exc)
+        return await open_pool(0)
