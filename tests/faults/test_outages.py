@@ -11,20 +11,11 @@ import threading
 
 import httpx
 import pytest
-from support.holds import MARKER, Holds
+from support.holds import MARKER
 from support.metrics import scrape
 from support.outages import broker_down, database_down
 from support.stack import Stack, running
 from support.waiting import until_sync
-
-
-@pytest.fixture(scope="module")
-def holds():
-    h = Holds()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 @pytest.fixture(scope="module")

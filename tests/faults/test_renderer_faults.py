@@ -10,22 +10,13 @@ import signal
 
 import httpx
 import pytest
-from support.holds import MARKER, Holds
+from support.holds import MARKER
 from support.metrics import scrape
 from support.pdf import pdf_text
 from support.stack import Stack, running
 from support.waiting import until_sync
 
 CRASH_MARKER = "crash-test-marker-7f3a"
-
-
-@pytest.fixture(scope="module")
-def holds():
-    h = Holds()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from renderer_fixtures import (
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared.topology import Topology, declare, delete
-from support.waiting import next_message
+from support.waiting import next_message, until
 
 CRASH = "CRASH-ME-PLEASE"
 LIMIT = 3
@@ -97,7 +97,8 @@ async def test_a_delivery_whose_outcome_cannot_be_settled_is_handed_back_not_hel
     exchange: AbstractExchange = await channel.get_exchange(topology.exchange)
     dead = await channel.get_queue(topology.dead_queue)
     job = make_job(make_payload(n_messages=1, seed=42), content_hash="0" * 64)  # a bad job
-    async with RendererService(settings) as service:
+    impatient = settings.model_copy(update={"status_channel_wait_seconds": 0.5})
+    async with RendererService(impatient) as service:
         assert service.handler is not None
         await service.handler._publisher._channel.close()  # the fault: no event can go out
         await publish_job(exchange, job, topology.status_queue)
@@ -105,3 +106,32 @@ async def test_a_delivery_whose_outcome_cannot_be_settled_is_handed_back_not_hel
     reasons = [d.get("reason") for d in (message.headers or {}).get("x-death", [])]
     assert reasons[:1] == ["delivery_limit"], message.headers
     await message.ack()
+
+
+async def test_a_job_delivered_before_the_status_channel_reopens_waits_for_it(
+    settings: Settings, channel: AbstractChannel, topology: Topology
+) -> None:
+    """After a broker restart the consume channel can be back before the publish channel: the
+    job then waits for the status channel instead of spending its deliveries at once."""
+    exchange: AbstractExchange = await channel.get_exchange(topology.exchange)
+    events = EventCollector(
+        await QueueReader(await channel.get_queue(topology.status_queue)).start()
+    )
+    job = make_job(make_payload(n_messages=2, seed=43))
+    async with RendererService(settings) as service:
+        assert service.handler is not None
+        status_channel = service.handler._publisher._channel
+        await status_channel.close()
+        await publish_job(exchange, job, topology.status_queue)
+        await until(lambda: _in_flight(service), what="the renderer to hold the job")
+        await status_channel.reopen()  # type: ignore[attr-defined]
+        received = await events.until_terminal(job.task_id)
+
+    assert [r.event.event for r in received][-1] == "completed", received
+    assert all(r.event.attempt in (None, 1) for r in received), received
+    dead = await channel.declare_queue(topology.dead_queue, passive=True)
+    assert dead.declaration_result.message_count == 0
+
+
+async def _in_flight(service: RendererService) -> bool:
+    return service.handler is not None and service.handler.active == 1

@@ -4,16 +4,13 @@ every change is audited."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import uuid
 
-import aio_pika
 import asyncpg
 import pytest
 import pytest_asyncio
-from snapshot_shared.messages import Artifact, StatusEvent, encode
 from support.api import Api, running_api, settings_for
 from support.metrics import sample
 from support.security import (
@@ -26,9 +23,9 @@ from support.security import (
     assert_problem,
     audit_rows,
     complete,
+    publish_completed,
     request_id,
 )
-from support.services import AMQP_URL
 from support.waiting import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -160,29 +157,7 @@ async def test_role_changes_are_audited_with_old_and_new_role(api: Api, database
 
 
 async def _publish_completed(api: Api, accepted: dict[str, str]) -> None:
-    key = hashlib.sha256(b"late").hexdigest()
-    event = StatusEvent(
-        task_id=accepted["task_id"],
-        snapshot_id=accepted["snapshot_id"],
-        event="completed",
-        progress=100,
-        phase="completed",
-        cache="miss",
-        artifact=Artifact(
-            key=key, bytes=len(FAKE_PDF), pages=1, pdf_sha256=hashlib.sha256(FAKE_PDF).hexdigest()
-        ),
-        at=dt.datetime.now(dt.UTC),
-    )
-    body, _ = encode(event)
-    connection = await aio_pika.connect(AMQP_URL)
-    try:
-        channel = await connection.channel()
-        await channel.default_exchange.publish(
-            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=api.settings.topology.status_queue,
-        )
-    finally:
-        await connection.close()
+    await publish_completed(api, accepted, hashlib.sha256(b"late").hexdigest())
 
 
 async def _room_rows(database_url: str, room: str) -> dict[str, int]:

@@ -71,6 +71,17 @@ async def complete(api: Api, accepted: dict[str, Any], user: str = OWNER) -> Non
     path = store.pdf_path(api.settings.store_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(FAKE_PDF)
+    await publish_completed(api, accepted, key)
+
+    async def done() -> bool:
+        r = await api.client.get(f"/api/v1/tasks/{accepted['task_id']}", headers=api.auth(user))
+        return r.json().get("status") == "completed"
+
+    await until(done, what="the snapshot to complete")
+
+
+async def publish_completed(api: Api, accepted: dict[str, Any], key: str) -> None:
+    """Publish the ``completed`` event a renderer would send for ``FAKE_PDF`` under ``key``."""
     event = StatusEvent(
         task_id=accepted["task_id"],
         snapshot_id=accepted["snapshot_id"],
@@ -96,12 +107,6 @@ async def complete(api: Api, accepted: dict[str, Any], user: str = OWNER) -> Non
         )
     finally:
         await connection.close()
-
-    async def done() -> bool:
-        r = await api.client.get(f"/api/v1/tasks/{accepted['task_id']}", headers=api.auth(user))
-        return r.json().get("status") == "completed"
-
-    await until(done, what="the snapshot to complete")
 
 
 async def audit_rows(database_url: str, request_id: str) -> list[asyncpg.Record]:

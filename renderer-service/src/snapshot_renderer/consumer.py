@@ -81,8 +81,10 @@ class JobHandler:
         max_job_bytes: int,
         topology: Topology,
         snapshot_limits: SnapshotLimits | None = None,
+        channel_wait_seconds: float = 30.0,
     ) -> None:
         self._coordinator = coordinator
+        self._channel_wait = channel_wait_seconds
         self._publisher = publisher
         self._fingerprint = fingerprint
         self._default_reply_to = default_reply_to
@@ -112,7 +114,11 @@ class JobHandler:
         self._idle.clear()
         metrics.JOBS_IN_FLIGHT.inc()
         try:
-            await self._handle(message)
+            if await self._publisher.wait_open(self._channel_wait):
+                await self._handle(message)
+            else:
+                log.warning("status channel still closed; the job is handed back to the queue")
+                await self._hand_back(message)
         except Exception:
             log.exception("unexpected error; the job is handed back to the queue")
             await self._hand_back(message)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,6 +24,8 @@ from snapshot_shared.topology import RETRY_ATTEMPT_HEADER
 
 from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.errors import RendererError
+
+CHANNEL_POLL_SECONDS = 0.1  # how often a closed publish channel is checked while it reopens
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,19 @@ class StatusPublisher:
         await self._channel.default_exchange.publish(
             message, routing_key=target.reply_to, mandatory=True
         )
+
+    async def wait_open(self, timeout: float) -> bool:
+        """Wait until the publish channel is open; ``False`` if ``timeout`` passed first.
+
+        After a broker restart the robust connection reopens its channels one by one: the
+        consume channel can deliver a job before this one is back, and a job handled then
+        could report nothing and would burn its deliveries in a tight loop."""
+        end = time.monotonic() + timeout
+        while self._channel.is_closed:
+            if time.monotonic() >= end:
+                return False
+            await asyncio.sleep(CHANNEL_POLL_SECONDS)
+        return True
 
     async def send(self, message: aio_pika.Message, queue: str) -> None:
         """Publish ``message`` to ``queue`` (default exchange) and wait for the confirm."""

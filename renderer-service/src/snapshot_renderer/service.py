@@ -82,6 +82,7 @@ class RendererService:
             max_job_bytes=s.max_job_bytes,
             topology=s.topology,
             snapshot_limits=s.snapshot_limits,
+            channel_wait_seconds=s.status_channel_wait_seconds,
         )
         self._queue = declared.jobs
         self._consumer_tag = await declared.jobs.consume(self.handler, no_ack=False)

@@ -65,6 +65,9 @@ class Settings(CommonSettings, BaseSettings):
     )
     prefetch: Annotated[int, Field(ge=1, le=10_000)] | None = None
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # How long a delivery waits for the status channel to reopen (after a broker restart the
+    # consume channel can be back first) before it is handed back to the queue.
+    status_channel_wait_seconds: Annotated[float, Field(gt=0)] = 30.0
 
     # Fault hooks, for tests only (render/faults.py); never set in production. Each applies to
     # rooms whose name contains its marker.
