@@ -31,9 +31,9 @@ from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
-from snapshot_shared.topology import Topology, declare, delete
+from snapshot_shared.topology import Topology, declare
 from support.holds import MARKER, Holds, hold_settings, passing
-from support.services import AMQP_URL
+from support.services import AMQP_URL, remove_topology
 from support.waiting import until
 
 
@@ -50,10 +50,9 @@ async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
         chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare(chan, topology)
         yield chan
-        cleanup = await connection.channel()
-        await delete(cleanup, topology)
     finally:
         await connection.close()
+        await remove_topology(topology)
 
 
 @pytest.fixture
@@ -438,5 +437,5 @@ async def test_a_failed_declaration_is_retried_until_the_renderer_consumes(
         assert completed(await events.until_terminal(job.task_id)).cache == "miss"
     finally:
         await service.stop()
-        await delete(await connection.channel(), topology)
         await connection.close()
+        await remove_topology(topology)

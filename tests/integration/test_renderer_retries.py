@@ -22,7 +22,8 @@ from renderer_fixtures import (
 )
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
-from snapshot_shared.topology import Topology, declare, delete
+from snapshot_shared.topology import Topology, declare
+from support.services import remove_topology
 from support.waiting import next_message, until
 
 CRASH = "CRASH-ME-PLEASE"
@@ -41,9 +42,9 @@ async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
         chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare(chan, topology)
         yield chan
-        await delete(await connection.channel(), topology)
     finally:
         await connection.close()
+        await remove_topology(topology)
 
 
 @pytest.fixture

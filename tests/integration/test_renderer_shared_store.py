@@ -17,9 +17,9 @@ from renderer_fixtures import (
 )
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
-from snapshot_shared.topology import Topology, declare, delete
+from snapshot_shared.topology import Topology, declare
 from support.holds import MARKER, Holds, hold_settings, passing
-from support.services import AMQP_URL
+from support.services import AMQP_URL, remove_topology
 
 
 def render_count() -> float:
@@ -70,11 +70,10 @@ async def test_replicas_sharing_a_store_render_identical_content_once(tmp_path: 
                     (await c.until_terminal(job.task_id))[-1].event
                     for c, job in zip(collectors, jobs, strict=True)
                 ]
-        cleanup = await connection.channel()
-        for topo in topologies:
-            await delete(cleanup, topo)
     finally:
         await connection.close()
+        for topo in topologies:
+            await remove_topology(topo)
         holds.close()
 
     assert [r.event for r in results] == ["completed", "completed"]

@@ -39,13 +39,16 @@ def drop_database(dsn: str) -> None:
     asyncio.run(run())
 
 
-def delete_topology(prefix: str) -> None:
-    async def run() -> None:
-        conn = await aio_pika.connect(AMQP_URL)
-        try:
-            channel = await conn.channel()
-            await delete(channel, Topology(prefix=prefix))
-        finally:
-            await conn.close()
+async def remove_topology(topology: Topology) -> None:
+    """Delete ``topology``'s queues and exchanges on a connection of its own. Callers close
+    their robust connections first: a robust channel whose consumer is cancelled by the
+    delete can declare its queue again (stray ``<prefix>render.status`` queues were left)."""
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        await delete(await conn.channel(), topology)
+    finally:
+        await conn.close()
 
-    asyncio.run(run())
+
+def delete_topology(prefix: str) -> None:
+    asyncio.run(remove_topology(Topology(prefix=prefix)))
