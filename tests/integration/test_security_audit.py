@@ -190,6 +190,7 @@ async def test_admin_pages_through_the_whole_trail(api, database_url):
     entry = newest["items"][0]
     assert set(entry) == {
         "id", "at", "actor", "action", "room_id", "snapshot_id", "outcome", "request_id",
-        "client_addr",
+        "client_addr", "subject", "detail", "count",
     }  # fmt: skip
     assert entry["action"] == "snapshot.create" and entry["room_id"] == room
+    assert (entry["subject"], entry["detail"], entry["count"]) == (None, None, 1)

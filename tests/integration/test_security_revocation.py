@@ -148,6 +148,15 @@ async def test_role_changes_are_audited_with_old_and_new_role(api: Api, database
             EDITOR,
         )
         assert json.loads(row["detail"]) == {"from": old, "to": new}
+        trail = await api.client.get(
+            "/api/v1/audit", params={"limit": 10}, headers=api.auth(ADMIN, admin=True)
+        )
+        (entry,) = [e for e in trail.json()["items"] if e["request_id"] == rid]
+        assert (entry["subject"], entry["detail"], entry["count"]) == (
+            EDITOR,
+            {"from": old, "to": new},
+            1,
+        )
     # The same role again changes nothing and is not an entry.
     rid = request_id()
     r = await api.client.put(

@@ -285,6 +285,13 @@ class AuditEntry(BaseModel):
     outcome: str
     request_id: str | None
     client_addr: str | None
+    subject: str | None = Field(
+        None, description="the member a role change or removal was about (user id)"
+    )
+    detail: dict[str, Any] | None = Field(
+        None, description="e.g. {from, to} of a role change, counts per action of denials"
+    )
+    count: int = Field(1, description="attempts this entry stands for (aggregated denials)")
 
 
 class AuditList(BaseModel):

@@ -17,7 +17,9 @@ INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, cli
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 PAGE = """
-SELECT id, at, actor, action, room_id, snapshot_id, outcome, request_id, client_addr FROM audit
+SELECT id, at, actor, action, room_id, snapshot_id, outcome, request_id, client_addr, subject,
+       detail, count
+FROM audit
 WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2
 """
 
