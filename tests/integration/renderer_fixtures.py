@@ -8,20 +8,41 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 from prometheus_client import REGISTRY
 from snapshot_shared.hashing import content_hash, iso_utc
 from snapshot_shared.messages import RenderJob, RenderOptions, StatusEvent, decode_event, encode
-from snapshot_shared.topology import JOBS_ROUTING_KEY
+from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology, declare
 from support.services import AMQP_URL as AMQP_URL  # the suite's one broker URL, re-exported
+from support.services import remove_topology
 from support.waiting import until
 
 TERMINAL = ("completed", "failed")
+
+
+@asynccontextmanager
+async def declared_channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
+    """A confirmed channel with ``topology`` declared; the topology is deleted afterwards,
+    once the channel's connection is closed (see ``remove_topology``)."""
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    try:
+        chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await declare(chan, topology)
+        yield chan
+    finally:
+        await connection.close()
+        await remove_topology(topology)
 
 
 def make_payload(n_messages: int = 5, seed: int = 1, name: str = "Design review") -> dict[str, Any]:

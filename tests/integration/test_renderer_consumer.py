@@ -21,6 +21,7 @@ from renderer_fixtures import (
     EventCollector,
     QueueReader,
     Received,
+    declared_channel,
     make_job,
     make_payload,
     outcomes,
@@ -31,7 +32,7 @@ from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
-from snapshot_shared.topology import Topology, declare
+from snapshot_shared.topology import Topology
 from support.holds import MARKER, Holds, hold_settings, passing
 from support.services import AMQP_URL, remove_topology
 from support.waiting import until
@@ -45,14 +46,8 @@ def topology() -> Topology:
 @pytest.fixture
 async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
     """A confirmed channel with this test's topology declared, all deleted afterwards."""
-    connection = await aio_pika.connect_robust(AMQP_URL)
-    try:
-        chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare(chan, topology)
+    async with declared_channel(topology) as chan:
         yield chan
-    finally:
-        await connection.close()
-        await remove_topology(topology)
 
 
 @pytest.fixture

@@ -9,21 +9,20 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from renderer_fixtures import (
     AMQP_URL,
     EventCollector,
     QueueReader,
+    declared_channel,
     make_job,
     make_payload,
     publish_job,
 )
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
-from snapshot_shared.topology import Topology, declare
-from support.services import remove_topology
+from snapshot_shared.topology import Topology
 from support.waiting import next_message, until
 
 CRASH = "CRASH-ME-PLEASE"
@@ -37,14 +36,8 @@ def topology() -> Topology:
 
 @pytest.fixture
 async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect_robust(AMQP_URL)
-    try:
-        chan = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare(chan, topology)
+    async with declared_channel(topology) as chan:
         yield chan
-    finally:
-        await connection.close()
-        await remove_topology(topology)
 
 
 @pytest.fixture

@@ -10,17 +10,10 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from support.api import running_api, settings_for
-from support.security import OWNER, assert_problem
+from support.security import OWNER, api_refusing_audit, assert_problem
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 BREAKER = "audit-breaker-2"
-REFUSE_AUDIT = f"""
-CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'audit refused for test'; END $$;
-CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
-FOR EACH ROW WHEN (NEW.actor = '{BREAKER}') EXECUTE FUNCTION refuse_audit();
-"""
 REWRITES = [
     "UPDATE audit SET outcome = 'rewritten'",
     "DELETE FROM audit",
@@ -32,13 +25,8 @@ REWRITES = [
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(database_url, queue_prefix, tmp_path_factory):
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(REFUSE_AUDIT)
-    finally:
-        await conn.close()
-    settings = settings_for(database_url, queue_prefix, tmp_path_factory.mktemp("store"))
-    async with running_api(settings) as api:
+    store = tmp_path_factory.mktemp("store")
+    async with api_refusing_audit(database_url, queue_prefix, store, BREAKER) as api:
         yield api
 
 

@@ -7,7 +7,10 @@ import datetime as dt
 import hashlib
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -16,7 +19,7 @@ import httpx
 from snapshot_shared import store
 from snapshot_shared.messages import Artifact, StatusEvent, encode
 
-from support.api import Api
+from support.api import Api, running_api, settings_for
 from support.services import AMQP_URL
 from support.waiting import until
 
@@ -146,3 +149,27 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
         assert body["code"] == code, body
     assert not LEAKS.search(r.text), r.text
     return body
+
+
+def refuse_audit_sql(actor: str) -> str:
+    """A trigger that makes every audit insert by ``actor`` fail."""
+    return f"""
+CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'audit refused for test'; END $$;
+CREATE TRIGGER refuse_audit BEFORE INSERT ON audit
+FOR EACH ROW WHEN (NEW.actor = '{actor}') EXECUTE FUNCTION refuse_audit();
+"""
+
+
+@asynccontextmanager
+async def api_refusing_audit(
+    database_url: str, queue_prefix: str, store: Path, actor: str
+) -> AsyncIterator[Api]:
+    """A running API on a database whose audit inserts by ``actor`` fail."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(refuse_audit_sql(actor))
+    finally:
+        await conn.close()
+    async with running_api(settings_for(database_url, queue_prefix, store)) as api:
+        yield api
