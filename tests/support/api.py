@@ -18,6 +18,12 @@ from snapshot_api.settings import Settings
 from support.services import AMQP_URL
 
 SECRET = "integration-test-secret-0123456789"
+# Tests create many rooms, messages and snapshots as one user: limits far above what they do,
+# so the limiter still runs on every request (tests/integration/test_rate_limits.py covers
+# the defaults and the refusals).
+HIGH_RATE_LIMITS = (
+    "rooms=100000/minute,messages=1000000/minute,members=100000/minute,snapshots=100000/minute"
+)
 
 
 @dataclass
@@ -76,6 +82,7 @@ def settings_for(database_url: str, prefix: str, store: Path, **overrides: Any) 
         "db_pool_min": 1,
         "db_pool_max": 5,
         "outbox_poll_seconds": 0.2,
+        "rate_limits": HIGH_RATE_LIMITS,
         **overrides,
     }
     return Settings(**values)
