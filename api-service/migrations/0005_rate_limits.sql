@@ -1,11 +1,13 @@
 -- Per-user rate limits (services/rate_limits.py). One row per (user, action) holds the GCRA
--- "theoretical arrival time": the moment the user's bucket for that action is full again.
--- A check is one INSERT ... ON CONFLICT DO UPDATE ... RETURNING on this row, so every API
--- worker and replica shares one exact count.
+-- "theoretical arrival time": the moment the user's whole quota for that action is back,
+-- and the emission interval (microseconds per unit) it was counted in, so that a changed
+-- limit carries the units already spent over. A check is one INSERT ... ON CONFLICT DO
+-- UPDATE ... RETURNING on this row, so every API worker and replica shares one exact count.
 CREATE TABLE IF NOT EXISTS rate_limits (
     user_id text        NOT NULL,
     action  text        NOT NULL CHECK (action IN ('rooms', 'messages', 'members', 'snapshots')),
     tat     timestamptz NOT NULL,
+    unit_us bigint      NOT NULL CHECK (unit_us >= 1),
     PRIMARY KEY (user_id, action)
 );
 

@@ -72,7 +72,7 @@ def parse_limits(text: str) -> Policies | None:
 def parse_entries(text: str) -> Policies:
     """``action=rate`` entries, each action at most once; raises ValueError saying what is wrong."""
     if not text.strip():
-        raise ValueError(f"is empty: use {FORMAT}")
+        raise ValueError(f"empty value: use {FORMAT}")
     out: Policies = {}
     for entry in text.split(","):
         action, sep, rate = (part.strip() for part in entry.partition("="))

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
-from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
@@ -71,14 +71,13 @@ class Settings(CommonSettings, BaseSettings):
 
     _public_key: Any = PrivateAttr(default=None)
 
-    @field_validator("rate_limits")
-    @classmethod
-    def _valid_rate_limits(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _valid_rate_limits(self) -> Settings:
         try:
-            parse_limits(value)
+            parse_limits(self.rate_limits)
         except ValueError as exc:
-            raise ValueError(f"SNAPSHOT_API_RATE_LIMITS {exc}") from None
-        return value
+            raise ValueError(f"SNAPSHOT_API_RATE_LIMITS: {exc}") from None
+        return self
 
     @property
     def rate_policies(self) -> Policies | None:

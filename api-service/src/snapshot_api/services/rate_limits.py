@@ -81,14 +81,18 @@ class Limiter:
                 limit=str(rate),
                 cost=cost,
             )
-        tat = await db.state(conn, user_id, action) or now
+        state = await db.state(conn, user_id, action)
+        if state is None:  # refused yet never used: another request's row is gone meanwhile
+            return _decision(action, rate, now, now, cost, admitted=False)
+        scale = rate.cost_us(1) / state["unit_us"]  # spent under another limit: carried over
+        tat = now + max(state["tat"] - now, dt.timedelta(0)) * scale
         return _decision(action, rate, now, tat, cost, admitted=False)
 
 
 def _decision(
     action: str, rate: Rate, now: dt.datetime, tat: dt.datetime, cost: int, *, admitted: bool
 ) -> Decision:
-    ahead_us = max(_us(tat - now), 0)  # how far the bucket is from full
+    ahead_us = max(_us(tat - now), 0)  # how much of the quota is spent, in time
     window_us = rate.window * SECOND_US
     unit_us = rate.cost_us(1)
     remaining = max(window_us - ahead_us, 0) // unit_us  # unit_us >= 1: quota <= 10**6
