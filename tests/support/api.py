@@ -15,15 +15,9 @@ from snapshot_api.auth import issue_token
 from snapshot_api.main import create_app
 from snapshot_api.settings import Settings
 
-from support.services import AMQP_URL
+from support.services import AMQP_URL, HIGH_RATE_LIMITS
 
 SECRET = "integration-test-secret-0123456789"
-# Tests create many rooms, messages and snapshots as one user: limits far above what they do,
-# so the limiter still runs on every request (tests/integration/test_rate_limits.py covers
-# the defaults and the refusals).
-HIGH_RATE_LIMITS = (
-    "rooms=100000/minute,messages=1000000/minute,members=100000/minute,snapshots=100000/minute"
-)
 
 
 @dataclass

@@ -4,9 +4,16 @@ the client (the database side is tests/integration/test_rate_limits.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
-from snapshot_api.rate_policy import DEFAULT_RATE_LIMITS, Rate, parse_limits, parse_rate
+from snapshot_api.rate_policy import (
+    DEFAULT_RATE_LIMITS,
+    RATE_PATTERN,
+    Rate,
+    parse_limits,
+    parse_rate,
+)
 from snapshot_api.services.rate_limits import _decision
 from snapshot_api.settings import Settings
 from test_jwt_secrets import run_cli
@@ -48,6 +55,7 @@ def test_listed_actions_replace_their_default_and_off_lifts_a_limit() -> None:
         ("rooms=1000001/minute", "between 1 and 1000000"),
         ("rooms=-1/minute", "not a rate"),
         ("rooms=1.5/minute", "not a rate"),
+        ("rooms=060/minute", "not a rate"),
         ("rooms=١/minute", "not a rate"),  # a non-ASCII digit
         ("rooms=60/minute;", "not a rate"),
         ("rooms=60/minute,", "has no '='"),
@@ -57,6 +65,17 @@ def test_listed_actions_replace_their_default_and_off_lifts_a_limit() -> None:
 def test_a_bad_value_is_refused_saying_why(value: str, why: str) -> None:
     with pytest.raises(ValueError, match="SNAPSHOT_API_RATE_LIMITS: .*" + why):
         Settings(env="test", jwt_secret="x" * 40, rate_limits=value)
+
+
+def test_the_schema_pattern_says_what_the_parser_accepts() -> None:
+    pattern = re.compile(RATE_PATTERN)
+    for text in ("1/second", "600/minute", "999999/hour", "1000000/hour", "off"):
+        assert pattern.match(text)
+        parse_rate(text)  # accepted
+    for text in ("0/hour", "01/hour", "1000001/hour", "1/day", "OFF", "1 /hour", "+1/hour"):
+        assert not pattern.match(text)
+        with pytest.raises(ValueError):
+            parse_rate(text)
 
 
 def test_serve_refuses_to_start_with_a_bad_value() -> None:

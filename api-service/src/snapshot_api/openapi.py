@@ -40,6 +40,16 @@ _HEADERS = {
 }
 
 
+def rate_limited(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """The success answer of a rate-limited route, with the draft's fields it carries."""
+    headers = {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in _HEADERS[429].items()
+        if name != "Retry-After"
+    }
+    return {status: {"description": description, "headers": headers}}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries for the problems a route can answer with."""
     out: dict[int | str, dict[str, Any]] = {}

@@ -14,6 +14,8 @@ ACTIONS = ("rooms", "messages", "members", "snapshots")
 UNITS = {"second": 1, "minute": 60, "hour": 3600}
 _UNIT_OF = {seconds: name for name, seconds in UNITS.items()}
 MAX_QUOTA = 1_000_000
+# What parse_rate accepts, as a JSON schema pattern (the OpenAPI schema of the admin body).
+RATE_PATTERN = r"^(([1-9][0-9]{0,5}|1000000)/(second|minute|hour)|off)$"
 OFF = "off"
 DEFAULT_RATE_LIMITS = "rooms=30/minute,messages=600/minute,members=120/minute,snapshots=60/minute"
 FORMAT = (
@@ -51,7 +53,8 @@ def parse_rate(text: str) -> Limit:
     if value == OFF:
         return None
     count, sep, unit = value.partition("/")
-    if not sep or unit not in UNITS or not count.isascii() or not count.isdigit():
+    digits = count.isascii() and count.isdigit() and (count == "0" or not count.startswith("0"))
+    if not sep or unit not in UNITS or not digits:
         raise ValueError(f"{text!r} is not a rate: use N/UNIT (units: {', '.join(UNITS)}) or off")
     quota = int(count)
     if not 1 <= quota <= MAX_QUOTA:

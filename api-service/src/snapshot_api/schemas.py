@@ -23,7 +23,7 @@ from pydantic import (
 from snapshot_shared import limits
 from snapshot_shared.messages import RenderOptions, Section
 
-from snapshot_api.rate_policy import parse_rate
+from snapshot_api.rate_policy import RATE_PATTERN, parse_rate
 from snapshot_api.text import check_line, text_problem
 
 Role = Literal["owner", "editor", "viewer"]
@@ -301,6 +301,8 @@ class AuditList(BaseModel):
 
 
 def _rate(value: str) -> str:
+    if value != value.strip():
+        raise ValueError(f"{value!r}: no spaces around the rate")
     parse_rate(value)  # ValueError: a 422 that says what is wrong
     return value
 
@@ -312,7 +314,7 @@ RateText = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^([1-9][0-9]{0,6}/(second|minute|hour)|off)$",
+            "pattern": RATE_PATTERN,
             "description": "N/UNIT (units second, minute, hour; burst N) or off (unlimited)",
             "examples": ["600/minute"],
         }

@@ -17,7 +17,7 @@ from snapshot_api.deps import (
     PoolDep,
     RoomsQuota,
 )
-from snapshot_api.openapi import problem_responses
+from snapshot_api.openapi import problem_responses, rate_limited
 from snapshot_api.schemas import (
     Member,
     MemberPut,
@@ -39,7 +39,10 @@ WRITE = problem_responses(400, 401, 403, 404, 413, 422, 429, 503)
     "",
     status_code=201,
     response_model=Room,
-    responses=problem_responses(400, 401, 413, 422, 429, 503),
+    responses={
+        **rate_limited(201, "Room created; you are its owner"),
+        **problem_responses(400, 401, 413, 422, 429, 503),
+    },
 )
 async def create_room(
     body: RoomCreate, user: CurrentUser, pool: PoolDep, quota: RoomsQuota
@@ -56,7 +59,8 @@ async def get_room(room_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str,
     "/{room_id}/members/{user_id}",
     response_model=Member,
     responses={
-        201: {"model": Member, "description": "Member added"},
+        200: rate_limited(200, "Member changed")[200],
+        201: {"model": Member, **rate_limited(201, "Member added")[201]},
         **WRITE,
         **problem_responses(409),
     },
@@ -99,7 +103,7 @@ async def delete_room(room_id: UUID, actor: ActorDep, pool: PoolDep) -> Response
     "/{room_id}/messages",
     status_code=201,
     response_model=Message | list[Message],
-    responses=WRITE,
+    responses={**rate_limited(201, "The message, or the batch's messages"), **WRITE},
 )
 async def post_messages(
     room_id: UUID,
