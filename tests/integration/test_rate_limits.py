@@ -184,7 +184,9 @@ async def test_one_users_exhaustion_leaves_others_alone(make_settings):
 
 
 async def test_denied_malformed_and_replayed_requests_cost_nothing(make_settings):
-    settings = make_settings(rate_limits="rooms=1/hour,messages=1/hour,snapshots=2/hour")
+    settings = make_settings(
+        rate_limits="rooms=1/hour,messages=1/hour,members=1/hour,snapshots=2/hour"
+    )
     async with api_with(settings, Clock()) as api:
         client, auth = api.client, api.auth("eve")
         assert_problem(await client.post("/api/v1/rooms", json={"name": "x"}), 401)
@@ -202,6 +204,19 @@ async def test_denied_malformed_and_replayed_requests_cost_nothing(make_settings
         assert_problem(await client.post(path, json={"body": "hi"}, headers=auth), 403)
         r = await client.post(f"/api/v1/rooms/{room}/messages", json={"body": "hi"}, headers=auth)
         assert r.status_code == 201 and r.headers["ratelimit"] == '"messages";r=0;t=3600'
+        # Spent, and still the access check answers first: no 429 where a 403 or 404 is due.
+        assert_problem(await client.post(path, json={"body": "hi"}, headers=auth), 403)
+        r = await client.post(f"/api/v1/rooms/{room}/messages", json={"body": "2"}, headers=auth)
+        assert_problem(r, 429, "rate_limited")
+        # A request refused after its check (409 last_owner) gives its unit back.
+        me = f"/api/v1/rooms/{room}/members/eve"
+        for _ in range(2):
+            r = await client.put(me, json={"role": "viewer"}, headers=auth)
+            assert_problem(r, 409, "last_owner")
+        r = await client.put(
+            f"/api/v1/rooms/{room}/members/finn", json={"role": "viewer"}, headers=auth
+        )
+        assert r.status_code == 201 and r.headers["ratelimit"] == '"members";r=0;t=3600'
         key = {"Idempotency-Key": "eve-1"}
         first = await api.snapshot(room, user="eve", headers=key)
         assert first.status_code == 202
