@@ -9,8 +9,9 @@ import asyncpg
 
 from snapshot_api.rate_policy import Limit, Rate
 
-# One atomic statement per check. `policy`: the user's override, else the default ($3/$4,
-# NULL = unlimited), and the clock ($6, else the database's). `step`: the emission interval
+# One atomic statement per check (or a write statement that embeds it: db/snapshots.py).
+# `policy`: the user's override, else the default (NULL = unlimited), and the clock (the
+# database's unless given). `step`: the emission interval
 # and what `cost` units take of the bucket (whose depth is one window: the burst is `quota`
 # units); empty when unlimited or when the cost exceeds the whole quota. `taken`: the
 # theoretical arrival time moves on by the cost only if it then stays within one window of
@@ -19,29 +20,39 @@ from snapshot_api.rate_policy import Limit, Rate
 # one user queue here, and different users never meet).
 _NEXT = """(excluded.tat + greatest(r.tat - (SELECT now FROM step), interval '0')
                * ((SELECT unit_us FROM step)::float8 / r.unit_us))"""
-TAKE = f"""
-WITH policy AS (
-    SELECT coalesce($6::timestamptz, statement_timestamp()) AS now,
-           CASE WHEN o.user_id IS NULL THEN $3::integer ELSE o.quota END AS quota,
-           CASE WHEN o.user_id IS NULL THEN $4::integer ELSE o.window_seconds END AS window_seconds
+
+
+def take_ctes(first: int) -> str:
+    """The check's CTEs (``policy``, ``step``, ``taken``), its six parameters numbered from
+    ``first``: user, action, default quota, default window seconds, cost, now (``take_args``).
+    A statement that embeds them writes only when ``taken`` has a row or the user is not
+    limited, and ends with ``OUTCOME``."""
+    user, action, quota, window, cost, now = (f"${first + i}" for i in range(6))
+    return f"""policy AS (
+    SELECT coalesce({now}::timestamptz, statement_timestamp()) AS now,
+           CASE WHEN o.user_id IS NULL THEN {quota}::integer ELSE o.quota END AS quota,
+           CASE WHEN o.user_id IS NULL THEN {window}::integer ELSE o.window_seconds END
+               AS window_seconds
     FROM (VALUES (1)) AS one
-    LEFT JOIN rate_limit_overrides o ON o.user_id = $1 AND o.action = $2
+    LEFT JOIN rate_limit_overrides o ON o.user_id = {user} AND o.action = {action}
 ), step AS (
     SELECT now,
            window_seconds::bigint * 1000000 / quota AS unit_us,
-           ($5::bigint * window_seconds * 1000000 / quota) * interval '1 microsecond' AS cost,
+           ({cost}::bigint * window_seconds * 1000000 / quota) * interval '1 microsecond' AS cost,
            now + window_seconds * interval '1 second' AS horizon
-    FROM policy WHERE quota IS NOT NULL AND $5::bigint <= quota
+    FROM policy WHERE quota IS NOT NULL AND {cost}::bigint <= quota
 ), taken AS (
     INSERT INTO rate_limits AS r (user_id, action, tat, unit_us)
-    SELECT $1, $2, now + cost, unit_us FROM step
+    SELECT {user}, {action}, now + cost, unit_us FROM step
     ON CONFLICT (user_id, action) DO UPDATE
         SET tat = {_NEXT}, unit_us = excluded.unit_us
         WHERE {_NEXT} <= (SELECT horizon FROM step)
     RETURNING r.tat
-)
-SELECT p.now, p.quota, p.window_seconds, (SELECT tat FROM taken) AS tat FROM policy p
-"""
+)"""
+
+
+OUTCOME = "SELECT p.now, p.quota, p.window_seconds, (SELECT tat FROM taken) AS tat FROM policy p"
+TAKE = f"WITH {take_ctes(1)}\n{OUTCOME}"
 # After a refusal: where the bucket stands (a new statement sees a row another transaction
 # inserted meanwhile, which TAKE's snapshot may not).
 STATE = "SELECT tat, unit_us FROM rate_limits WHERE user_id = $1 AND action = $2"
@@ -57,18 +68,20 @@ FROM unnest($3::text[], $4::integer[], $5::integer[]) AS a(action, quota, window
 """
 
 
-async def take(
-    conn: asyncpg.Connection,
-    user_id: str,
-    action: str,
-    default: Limit,
-    cost: int,
-    now: dt.datetime | None,
-) -> asyncpg.Record:
+TakeArgs = tuple[str, str, int | None, int | None, int, dt.datetime | None]
+
+
+def take_args(
+    user_id: str, action: str, default: Limit, cost: int, now: dt.datetime | None
+) -> TakeArgs:
+    quota, window = (default.quota, default.window) if default is not None else (None, None)
+    return (user_id, action, quota, window, cost, now)
+
+
+async def take(conn: asyncpg.Connection, args: TakeArgs) -> asyncpg.Record:
     """``now``, the user's ``quota`` and ``window_seconds`` (NULL: unlimited) and the new
     ``tat`` (NULL: refused, or the cost exceeds the quota)."""
-    quota, window = (default.quota, default.window) if default is not None else (None, None)
-    row = await conn.fetchrow(TAKE, user_id, action, quota, window, cost, now)
+    row = await conn.fetchrow(TAKE, *args)
     assert row is not None
     return row
 

@@ -60,14 +60,17 @@ class Limiter:
     def enabled(self) -> bool:
         return self.defaults is not None
 
-    async def take(
-        self, conn: asyncpg.Connection, user_id: str, action: str, cost: int
-    ) -> Decision | None:
-        """Spend ``cost`` units of the user's ``action`` quota, or refuse; ``None`` when the
-        user is not limited for the action."""
+    def args(self, user_id: str, action: str, cost: int) -> db.TakeArgs:
+        """The check's parameters (``db.take_ctes``)."""
         assert self.defaults is not None
         now = self.clock() if self.clock is not None else None
-        row = await db.take(conn, user_id, action, self.defaults[action], cost, now)
+        return db.take_args(user_id, action, self.defaults[action], cost, now)
+
+    async def decide(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, user_id: str, action: str, cost: int
+    ) -> Decision | None:
+        """What a check's ``db.OUTCOME`` row means: ``None`` when the user is not limited for
+        the action, else admitted or refused (one more read after a refusal)."""
         if row["quota"] is None:
             return None
         rate = Rate(row["quota"], row["window_seconds"])
@@ -128,7 +131,17 @@ class Quota:
     async def take(self, conn: asyncpg.Connection, cost: int = 1) -> None:
         if not self.limiter.enabled:
             return
-        decision = await self.limiter.take(conn, self.user_id, self.action, cost)
+        row = await db.take(conn, self.args(cost))
+        await self.settle(conn, row, cost)
+
+    def args(self, cost: int = 1) -> db.TakeArgs:
+        """For a write statement that embeds the check (``db.take_ctes``); then ``settle``."""
+        return self.limiter.args(self.user_id, self.action, cost)
+
+    async def settle(self, conn: asyncpg.Connection, row: asyncpg.Record, cost: int = 1) -> None:
+        """Raise 429 if the check in ``row`` refused (its statement then wrote nothing), else
+        hand the RateLimit fields to the response."""
+        decision = await self.limiter.decide(conn, row, self.user_id, self.action, cost)
         if decision is None:
             return
         if not decision.admitted:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -46,9 +45,9 @@ async def create(
     quota: Quota,
 ) -> Created:
     """Freeze the room (one read), then persist snapshot + payload + task + outbox row + audit
-    entry in one atomic statement. Two round trips on the usual path, no BEGIN/COMMIT; with
-    rate limits on, the check and that statement share a transaction (a refusal or a failed
-    write spends nothing), and an Idempotency-Key replay is answered before any check."""
+    entry in one atomic statement. Two round trips on the usual path, no BEGIN/COMMIT; the
+    rate limit check is part of that statement (a refusal writes nothing, a failed write
+    spends nothing), and an Idempotency-Key replay is answered before any check."""
     request_hash = sha256_hex(canonical_json(_request_doc(room_id, request)))
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -117,10 +116,12 @@ async def _create(
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
     }
-    guard: AbstractAsyncContextManager[Any] = conn.transaction() if quota.active else nullcontext()
-    async with guard:
-        await quota.take(conn)
-        await snapshots.create(conn, record, canonical_gzip, len(canonical), job, actor.client_addr)
+    check = quota.args() if quota.active else None
+    outcome = await snapshots.create(
+        conn, record, canonical_gzip, len(canonical), job, actor.client_addr, check
+    )
+    if outcome is not None:
+        await quota.settle(conn, outcome)  # 429 when refused: the statement wrote nothing
     return Created(snapshot_id, job["task_id"], digest, "queued", reused=False)
 
 
