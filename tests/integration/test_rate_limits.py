@@ -319,3 +319,19 @@ async def test_off_turns_the_limiter_off(make_settings):
             "/api/v1/admin/users/ida/rate-limits", headers=api.auth("root", admin=True)
         )
         assert set(view.json()["effective"].values()) == {"off"}
+
+
+async def test_an_unlimited_action_still_limits_the_users_an_admin_gave_a_limit(make_settings):
+    settings = make_settings(rate_limits="rooms=off")
+    async with api_with(settings, Clock()) as api:
+        admin = api.auth("root", admin=True)
+        r = await api.client.put(
+            "/api/v1/admin/users/jay/rate-limits", json={"rooms": "1/hour"}, headers=admin
+        )
+        assert r.json()["effective"]["rooms"] == "1/hour"
+        for user in ("kim", "kim", "kim", "jay"):
+            r = await api.client.post("/api/v1/rooms", json={"name": "u"}, headers=api.auth(user))
+            assert r.status_code == 201
+            assert ("ratelimit" in r.headers) == (user == "jay")
+        r = await api.client.post("/api/v1/rooms", json={"name": "u"}, headers=api.auth("jay"))
+        assert_problem(r, 429, "rate_limited")
