@@ -51,8 +51,8 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-demo: install ## a sample room, a snapshot with a progress bar, the PDF saved to ./var/demo.pdf
-	@$(DEV_ENV) $(BIN)/python scripts/demo.py
+demo: install ## with the `snapshots` CLI: a sample room, a snapshot with a progress bar, ./var/demo.pdf
+	@$(DEV_ENV) scripts/demo.sh
 
 bench: install ## benchmarks (not part of make test)
 	cd tests && $(CURDIR)/$(BIN)/python -m bench
