@@ -1,7 +1,10 @@
-"""A lean in-process HTTP client for the latency-sensitive single requests of items 3–5.
+"""The bench's snapshot requests for the latency-sensitive single requests of items 3–5.
 
-It reuses the load generator's raw keep-alive connection, so a POST's timing carries only
-microseconds of client overhead (an httpx call adds most of a millisecond).
+The answer is read by the shared client (``snapshot_client``): the typed 202 answer, and an
+error answer becomes the client's error (``RequestRefused``/``ServerError`` with the problem's
+code). Only the transport differs: the load generator's raw keep-alive connection, so a POST's
+timing carries microseconds of client overhead where an httpx call adds most of a
+millisecond, which would show in item 4's memory-hit latencies.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import json
 import time
 from typing import Any
 from uuid import UUID
+
+import httpx
+from snapshot_client import SnapshotAccepted
+from snapshot_client.errors import problem_from
 
 from bench.loadgen import Connection, build_request
 
@@ -32,7 +39,8 @@ class ApiClient:
         return self._conn
 
     async def snapshot(self, room: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST a snapshot request; the 202 body plus ``elapsed`` (s) and ``sent`` (perf time)."""
+        """POST a snapshot request: ``accepted`` (the client's ``SnapshotAccepted``), its ids
+        as UUIDs (what ``bench.db`` takes), ``elapsed`` (s) and ``sent`` (perf time)."""
         raw = build_request(
             "127.0.0.1",
             self.port,
@@ -53,11 +61,15 @@ class ApiClient:
                 break
             await asyncio.sleep(0.5)  # PostgreSQL restarting (another suite's fault test)
         if status != 202:
-            raise RuntimeError(f"snapshot request answered {status}: {bytes(conn.body)[:300]!r}")
-        answer: dict[str, Any] = json.loads(bytes(conn.body))
-        answer["task_id"] = UUID(answer["task_id"])
-        answer["snapshot_id"] = UUID(answer["snapshot_id"])
-        return {**answer, "elapsed": elapsed, "sent": sent}
+            raise problem_from(status, httpx.Headers(), bytes(conn.body))
+        accepted = SnapshotAccepted.from_json(json.loads(bytes(conn.body)))
+        return {
+            "accepted": accepted,
+            "task_id": UUID(accepted.task_id),
+            "snapshot_id": UUID(accepted.snapshot_id),
+            "elapsed": elapsed,
+            "sent": sent,
+        }
 
     def close(self) -> None:
         if self._conn is not None:
