@@ -162,11 +162,15 @@ def test_bad_input_file_is_a_usage_error_and_sends_nothing(stack: Stack, tmp_pat
     assert bad_flag.returncode == 2
 
 
-def test_a_failed_render_exits_3(stack: Stack, tmp_path: Path) -> None:
+def test_a_failed_render_exits_3_and_a_timed_out_wait_6(stack: Stack, tmp_path: Path) -> None:
     """A renderer whose budget no render fits in: the task ends ``failed`` and the CLI says so."""
     room = ok_json(cli(stack, "rooms", "create", "Doomed", "--json", home=tmp_path))["id"]
     for proc in list(stack.renderers):
         stack.stop_renderer(proc)
+    # With no renderer the task stays queued: --timeout gives up with its own code.
+    waited = cli(stack, "create", room, "--wait", "--timeout", "0.5", "--json", home=tmp_path)
+    assert waited.returncode == 6, (waited.stdout, waited.stderr)
+    assert json.loads(waited.stdout)["error"]["kind"] == "timeout"
     stack.start_renderer(SNAPSHOT_RENDERER_RENDER_TIMEOUT_SECONDS="0.001")
     failed = cli(stack, "create", room, "--title", "Never", "--wait", "-o",
                  str(tmp_path / "never.pdf"), "--json", home=tmp_path)  # fmt: skip

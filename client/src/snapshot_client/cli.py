@@ -153,7 +153,7 @@ def _read_messages(file: Path) -> list[dict[str, Any]]:
 
 
 # --- snapshots ---------------------------------------------------------------------------------
-@app.command("create")
+@app.command("create", short_help="Request a snapshot; --wait follows it, -o saves the PDF.")
 @handled
 def create(
     ctx: typer.Context,
@@ -168,11 +168,13 @@ def create(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Same key and body: the same snapshot again")
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait with a progress bar")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the task with a live progress bar to its end")
+    ] = False,
     output: Annotated[
         str | None,
         typer.Option(
-            "--output", "-o", help="Save the PDF here: a file, or a folder (implies --wait)"
+            "--output", "-o", help="Save the PDF: a file, a folder or - for stdout (implies --wait)"
         ),
     ] = None,
     timeout: Annotated[
@@ -180,7 +182,12 @@ def create(
     ] = 0,
     as_json: Json = False,
 ) -> None:
-    """Request a PDF snapshot of a room; with --wait, follow it to the end; with -o, save it."""
+    """Request a PDF snapshot of a room; with --wait, follow it to the end; with -o, save it.
+
+    Exit 0 once the request is accepted (without --wait) or the PDF is done (and saved), 3 if
+    the render failed, 6 if --timeout ran out first."""
+    if output == "-" and as_json:
+        raise UsageError("--json and -o - both want stdout; choose one")
     scope = {"from": from_, "to": to}
     if sections:
         scope["sections"] = [s.strip() for s in sections.split(",") if s.strip()]  # type: ignore[assignment]
@@ -202,6 +209,9 @@ def create(
         result: dict[str, Any] = {**accepted.raw, "task": task.raw, "download": None}
         if task.status == "failed":
             raise _render_failed(task)
+        if output == "-":
+            client.download(accepted.snapshot_id, sys.stdout.buffer)
+            return
         if output is not None:
             result["download"] = client.download(accepted.snapshot_id, output).to_dict()
     if as_json:
@@ -233,7 +243,7 @@ def _render_failed(task: Task) -> RenderFailed:
     )
 
 
-@app.command("status")
+@app.command("status", short_help="Show a task's status and progress.")
 @handled
 def status(
     ctx: typer.Context, task: Annotated[str, typer.Argument(help="Task id")], as_json: Json = False
@@ -252,7 +262,7 @@ def status(
         raise typer.Exit(int(Exit.FAILED))
 
 
-@app.command("download")
+@app.command("download", short_help="Download a snapshot's PDF.")
 @handled
 def download(
     ctx: typer.Context,
