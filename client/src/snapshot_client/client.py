@@ -1,9 +1,10 @@
 """``Client``: the Room Snapshots HTTP API as typed method calls (httpx, synchronous).
 
 One method per operation; each returns a model from ``models`` or raises an error from
-``errors``. Waiting for a task polls ``GET /api/v1/tasks/{id}`` today; a server-sent-events
-``events(task_id)`` iterator can be added beside ``wait`` and ``wait`` can then prefer it, with
-no change for callers (they only see ``on_update`` calls with a ``Task``).
+``errors``. Waiting for a task polls ``GET /api/v1/tasks/{id}`` today (``poll``); a
+server-sent-events ``events(task_id)`` iterator yielding the same ``Task`` values can be added
+beside ``poll`` and ``wait`` can then prefer it, with no change for callers (they only see
+``on_update`` calls with a ``Task``).
 """
 
 from __future__ import annotations
@@ -180,10 +181,31 @@ class Client:
         on_update: Callable[[Task], None] | None = None,
         timeout: float | None = None,
         interval: float = 0.25,
+        backoff: float = 0.2,
     ) -> Task:
-        """Poll the task until it is ``completed`` or ``failed`` and return it (a failed task is
-        returned, not raised). ``on_update`` sees every answer; a few 5xx or unreachable answers
-        in a row are waited out; ``WaitTimeout`` after ``timeout`` seconds."""
+        """Follow the task until it is ``completed`` or ``failed`` and return it (a failed task
+        is returned, not raised); ``on_update`` sees every state; ``WaitTimeout`` after
+        ``timeout`` seconds. Today the states come from ``poll``; an SSE ``events`` iterator
+        yielding the same ``Task`` values can be tried first, with ``poll`` as the fallback."""
+        task: Task | None = None
+        for task in self.poll(task_id, timeout=timeout, interval=interval, backoff=backoff):
+            if on_update:
+                on_update(task)
+        assert task is not None and task.terminal
+        return task
+
+    def poll(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float = 0.25,
+        backoff: float = 0.2,
+    ) -> Iterator[Task]:
+        """The task's state every ``interval`` seconds, ending with its terminal state. Up to
+        ``TRANSIENT_RETRIES`` 5xx or unreachable answers in a row are waited out (growing
+        pauses from ``backoff``, at least the answer's ``Retry-After`` up to 5 s); more are
+        raised. ``WaitTimeout`` when the next look would come after ``timeout`` seconds."""
         end = None if timeout is None else time.monotonic() + timeout
         transient = 0
         while True:
@@ -196,12 +218,11 @@ class Client:
                 if transient > TRANSIENT_RETRIES:
                     raise
                 retry_after = exc.retry_after if isinstance(exc, ApiProblem) else None
-                pause = max(interval, min(retry_after or 0.0, 5.0), 0.2 * 2**transient)
+                pause = max(interval, min(retry_after or 0.0, 5.0), backoff * 2 ** (transient - 1))
             else:
-                if on_update:
-                    on_update(task)
+                yield task
                 if task.terminal:
-                    return task
+                    return
             if end is not None and time.monotonic() + pause > end:
                 raise WaitTimeout(f"task {task_id} not finished after {timeout} s")
             time.sleep(pause)
