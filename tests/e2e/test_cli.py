@@ -145,6 +145,11 @@ def test_refused_requests_exit_4_and_change_nothing(stack: Stack, tmp_path: Path
     assert partial.returncode == 4, partial.stderr
     assert "4 of 5 messages were added" in partial.stderr
     assert _messages(stack, room) == 4
+    again = cli(stack, "messages", "add", room, "-f", str(chat_file(tmp_path, lines[-1:])),
+                "--json", home=tmp_path)  # fmt: skip
+    error = json.loads(again.stdout)["error"]
+    assert (again.returncode, error["status"], error["added"]) == (4, 422, 0)
+    assert _messages(stack, room) == 4
 
 
 def test_bad_input_file_is_a_usage_error_and_sends_nothing(stack: Stack, tmp_path: Path) -> None:

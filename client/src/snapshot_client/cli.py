@@ -15,9 +15,9 @@ from rich.table import Table
 from snapshot_client import jsonl
 from snapshot_client.client import BATCH_MAX, Client
 from snapshot_client.config import resolve
-from snapshot_client.errors import RenderFailed
+from snapshot_client.errors import RenderFailed, SnapshotsError
 from snapshot_client.models import Message, Task
-from snapshot_client.output import Exit, UsageError, emit, err, handled, progress_bar
+from snapshot_client.output import Exit, UsageError, emit, err, fail, handled, progress_bar
 
 HELP = """Room Snapshots from the command line: rooms, messages, PDF snapshots.
 
@@ -132,10 +132,10 @@ def messages_add(
 
         try:
             client.add_messages(room, items, batch_size=batch_size, on_batch=advance)
-        except Exception as exc:
+        except SnapshotsError as exc:
             if added:
                 err.print(f"{len(added)} of {len(items)} messages were added before the error")
-            raise exc
+            raise fail(exc, as_json, {"added": len(added)}) from None
     if as_json:
         emit({"room_id": room, "added": len(added), "message_ids": [m.id for m in added]})
     else:
