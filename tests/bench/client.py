@@ -1,23 +1,20 @@
 """The bench's snapshot requests for the latency-sensitive single requests of items 3–5.
 
-The answer is read by the shared client (``snapshot_client``): the typed 202 answer, and an
-error answer becomes the client's error (``RequestRefused``/``ServerError`` with the problem's
-code). Only the transport differs: the load generator's raw keep-alive connection, so a POST's
-timing carries microseconds of client overhead where an httpx call adds most of a
-millisecond, which would show in item 4's memory-hit latencies.
+The shared client (``snapshot_client.calls``) builds each request and reads its answer: the
+typed 202 answer, or the client's error for an error answer (``RequestRefused`` /
+``ServerError`` with the problem's code). Only the transport differs: the load generator's raw
+keep-alive connection, so a POST's timing carries microseconds of client overhead where an
+httpx call adds most of a millisecond, which would show in item 4's memory-hit latencies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 from uuid import UUID
 
-import httpx
-from snapshot_client import SnapshotAccepted
-from snapshot_client.errors import problem_from
+from snapshot_client import calls
 
 from bench.loadgen import Connection, build_request
 
@@ -41,15 +38,11 @@ class ApiClient:
     async def snapshot(self, room: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST a snapshot request: ``accepted`` (the client's ``SnapshotAccepted``), its ids
         as UUIDs (what ``bench.db`` takes), ``elapsed`` (s) and ``sent`` (perf time)."""
+        body = body or {}
+        call = calls.create_snapshot(room, scope=body.get("scope"), options=body.get("options"))
+        spec = {"method": call.method, "path": call.path, "body": call.json}
         raw = build_request(
-            "127.0.0.1",
-            self.port,
-            {
-                "method": "POST",
-                "path": f"/api/v1/rooms/{room}/snapshots",
-                "headers": self.auth,
-                "body": body or {},
-            },
+            "127.0.0.1", self.port, {**spec, "headers": {**self.auth, **call.headers}}
         )
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
@@ -60,9 +53,7 @@ class ApiClient:
             if status != 503 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)  # PostgreSQL restarting (another suite's fault test)
-        if status != 202:
-            raise problem_from(status, httpx.Headers(), bytes(conn.body))
-        accepted = SnapshotAccepted.from_json(json.loads(bytes(conn.body)))
+        accepted = calls.read_snapshot_accepted(status, {}, bytes(conn.body))
         return {
             "accepted": accepted,
             "task_id": UUID(accepted.task_id),

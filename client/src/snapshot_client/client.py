@@ -20,6 +20,8 @@ from urllib.parse import unquote
 
 import httpx
 
+from snapshot_client import calls
+from snapshot_client.calls import API
 from snapshot_client.errors import (
     ApiProblem,
     ApiUnreachable,
@@ -37,7 +39,6 @@ from snapshot_client.models import (
     Task,
 )
 
-API = "/api/v1"
 BATCH_MAX = 500  # messages per POST: the API's own limit
 USER_AGENT = "snapshot-client/0.1"
 TRANSIENT_RETRIES = 5  # consecutive 5xx/unreachable answers tolerated while waiting
@@ -162,14 +163,11 @@ class Client:
     ) -> SnapshotAccepted:
         """Request a snapshot (202). The same ``idempotency_key`` with the same body answers
         the same snapshot again, so a request whose answer was lost can be sent again."""
-        body: dict[str, Any] = {}
-        if scope:
-            body["scope"] = dict(scope)
-        if options:
-            body["options"] = dict(options)
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        answer = self._json("POST", f"{API}/rooms/{room_id}/snapshots", json=body, headers=headers)
-        return SnapshotAccepted.from_json(answer)
+        call = calls.create_snapshot(
+            room_id, scope=scope, options=options, idempotency_key=idempotency_key
+        )
+        r = self._send(call.method, call.path, json=call.json, headers=call.headers)
+        return calls.read_snapshot_accepted(r.status_code, r.headers, r.content)
 
     def task(self, task_id: str) -> Task:
         return Task.from_json(self._json("GET", f"{API}/tasks/{task_id}"))
