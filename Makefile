@@ -45,14 +45,14 @@ test-unit: install ## unit tests only (no services)
 lint: install ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src api-service/src renderer-service/src
+	$(BIN)/mypy shared/src api-service/src renderer-service/src client/src
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-demo: install ## a sample room, a snapshot with a progress bar, the PDF saved to ./var/demo.pdf
-	@$(DEV_ENV) $(BIN)/python scripts/demo.py
+demo: install ## with the `snapshots` CLI: a sample room, a snapshot with a progress bar, ./var/demo.pdf
+	@$(DEV_ENV) scripts/demo.sh
 
 bench: install ## benchmarks (not part of make test)
 	cd tests && $(CURDIR)/$(BIN)/python -m bench

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-import httpx
+from snapshot_client import Client
 
 from bench import api_load, big_rooms, cache_hits, downloads, freeze, pipeline
 from bench.api_load import Endpoints, LoadRun
@@ -36,11 +36,11 @@ def say(text: str) -> None:
     print(f"bench [{time.perf_counter() - _T0:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
-def make_rooms(stack: BenchStack, plan: Plan, auth: dict[str, str]) -> tuple[dict[int, str], str]:
+def make_rooms(stack: BenchStack, plan: Plan) -> tuple[dict[int, str], str]:
     sizes = sorted({MAIN_ROOM, *plan.freeze_sizes, *plan.big_sizes})
-    with httpx.Client(base_url=stack.base, timeout=120) as client:
-        rooms = {n: create_room(client, auth, f"Bench room {n}", text_bodies(n)) for n in sizes}
-        cjk = create_room(client, auth, "Bench CJK room", cjk_bodies(CJK_MESSAGES, CJK_CHARS))
+    with Client(stack.base, stack.token(OWNER), timeout=120) as client:
+        rooms = {n: create_room(client, f"Bench room {n}", text_bodies(n)) for n in sizes}
+        cjk = create_room(client, "Bench CJK room", cjk_bodies(CJK_MESSAGES, CJK_CHARS))
     return rooms, cjk
 
 
@@ -67,7 +67,7 @@ def run_all(
     )
     stack.start_all()
     auth = stack.auth(OWNER)
-    rooms, cjk_room = make_rooms(stack, plan, auth)
+    rooms, cjk_room = make_rooms(stack, plan)
     ep = Endpoints.for_room(rooms[MAIN_ROOM], auth)
     rows: dict[str, list[Row]] = {}
 

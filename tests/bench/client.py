@@ -1,16 +1,20 @@
-"""A lean in-process HTTP client for the latency-sensitive single requests of items 3–5.
+"""The bench's snapshot requests for the latency-sensitive single requests of items 3–5.
 
-It reuses the load generator's raw keep-alive connection, so a POST's timing carries only
-microseconds of client overhead (an httpx call adds most of a millisecond).
+The shared client (``snapshot_client.calls``) builds each request and reads its answer: the
+typed 202 answer, or the client's error for an error answer (``RequestRefused`` /
+``ServerError`` with the problem's code). Only the transport differs: the load generator's raw
+keep-alive connection, so a POST's timing carries microseconds of client overhead where an
+httpx call adds most of a millisecond, which would show in item 4's memory-hit latencies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 from uuid import UUID
+
+from snapshot_client import calls
 
 from bench.loadgen import Connection, build_request
 
@@ -32,16 +36,13 @@ class ApiClient:
         return self._conn
 
     async def snapshot(self, room: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST a snapshot request; the 202 body plus ``elapsed`` (s) and ``sent`` (perf time)."""
+        """POST a snapshot request: ``accepted`` (the client's ``SnapshotAccepted``), its ids
+        as UUIDs (what ``bench.db`` takes), ``elapsed`` (s) and ``sent`` (perf time)."""
+        body = body or {}
+        call = calls.create_snapshot(room, scope=body.get("scope"), options=body.get("options"))
+        spec = {"method": call.method, "path": call.path, "body": call.json}
         raw = build_request(
-            "127.0.0.1",
-            self.port,
-            {
-                "method": "POST",
-                "path": f"/api/v1/rooms/{room}/snapshots",
-                "headers": self.auth,
-                "body": body or {},
-            },
+            "127.0.0.1", self.port, {**spec, "headers": {**self.auth, **call.headers}}
         )
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
@@ -52,12 +53,14 @@ class ApiClient:
             if status != 503 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)  # PostgreSQL restarting (another suite's fault test)
-        if status != 202:
-            raise RuntimeError(f"snapshot request answered {status}: {bytes(conn.body)[:300]!r}")
-        answer: dict[str, Any] = json.loads(bytes(conn.body))
-        answer["task_id"] = UUID(answer["task_id"])
-        answer["snapshot_id"] = UUID(answer["snapshot_id"])
-        return {**answer, "elapsed": elapsed, "sent": sent}
+        accepted = calls.read_snapshot_accepted(status, {}, bytes(conn.body))
+        return {
+            "accepted": accepted,
+            "task_id": UUID(accepted.task_id),
+            "snapshot_id": UUID(accepted.snapshot_id),
+            "elapsed": elapsed,
+            "sent": sent,
+        }
 
     def close(self) -> None:
         if self._conn is not None:

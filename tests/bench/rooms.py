@@ -1,11 +1,11 @@
-"""The bench's own rooms, created through the API like a client would (batches of 500)."""
+"""The bench's own rooms, created through the API with the shared client (batches of 500)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
 
-import httpx
+from snapshot_client import Client
 
 OWNER = "olivia"
 MEMBERS = (("eddie", "editor", "Eddie Example"), ("vera", "viewer", "Vera Example"))
@@ -38,25 +38,16 @@ def cjk_bodies(count: int, chars: int, seed: int = 2) -> list[str]:
     return ["".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(chars)) for _ in range(count)]
 
 
-def _batches(bodies: list[str]) -> Iterator[list[dict[str, str]]]:
-    for start in range(0, len(bodies), BATCH):
-        chunk = bodies[start : start + BATCH]
-        yield [{"body": b, "kind": KINDS[(start + i) % len(KINDS)]} for i, b in enumerate(chunk)]
+def _messages(bodies: list[str]) -> Iterator[dict[str, str]]:
+    for i, body in enumerate(bodies):
+        yield {"body": body, "kind": KINDS[i % len(KINDS)]}
 
 
-def create_room(client: httpx.Client, auth: dict[str, str], name: str, bodies: list[str]) -> str:
-    """A room owned by ``OWNER`` with two more members and ``bodies`` as its messages."""
-    r = client.post("/api/v1/rooms", json={"name": name}, headers=auth)
-    r.raise_for_status()
-    room = str(r.json()["id"])
+def create_room(client: Client, name: str, bodies: list[str]) -> str:
+    """A room owned by the client's user with two more members and ``bodies`` as its
+    messages."""
+    room = client.create_room(name).id
     for user, role, display in MEMBERS:
-        r = client.put(
-            f"/api/v1/rooms/{room}/members/{user}",
-            json={"role": role, "display_name": display},
-            headers=auth,
-        )
-        r.raise_for_status()
-    for batch in _batches(bodies):
-        r = client.post(f"/api/v1/rooms/{room}/messages", json={"messages": batch}, headers=auth)
-        r.raise_for_status()
+        client.put_member(room, user, role, display)
+    client.add_messages(room, _messages(bodies), batch_size=BATCH)
     return room

@@ -1,10 +1,14 @@
-"""The whole product path with both services as real processes (DESIGN §1, issue: pipeline)."""
+"""The whole product path with both services as real processes (DESIGN §1, issue: pipeline),
+driven through the shared typed client (``snapshot_client``) as users of the API would."""
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
+from snapshot_client import Client, SnapshotAccepted
+from snapshot_client.errors import Forbidden, NotFound, Unauthorized
 from support.pdf import pdf_text
 from support.stack import Stack, running
 
@@ -20,72 +24,64 @@ def stack():
         yield s
 
 
-def _snapshot(stack: Stack, room: str, user: str) -> dict:
-    r = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", user, json={})
-    assert r.status_code == 202, r.text
-    assert r.headers["location"] == f"/api/v1/tasks/{r.json()['task_id']}"
-    return r.json()
+def _snapshot(client: Client, room: str) -> SnapshotAccepted:
+    accepted = client.create_snapshot(room)
+    assert accepted.links["task"] == f"/api/v1/tasks/{accepted.task_id}"
+    return accepted
 
 
-def test_room_to_pdf_with_cache_layers(stack):
-    r = stack.call("POST", "/api/v1/rooms", "olivia", json={"name": "Quarterly Planning"})
-    room = r.json()["id"]
-    for user, role in (("eddie", "editor"), ("vera", "viewer"), ("otto", "owner")):
-        assert (
-            stack.call(
-                "PUT",
-                f"/api/v1/rooms/{room}/members/{user}",
-                "olivia",
-                json={"role": role, "display_name": f"{user.title()} Example"},
-            ).status_code
-            == 201
-        )
-    r = stack.call(
-        "POST",
-        f"/api/v1/rooms/{room}/messages",
-        "eddie",
-        json={"messages": [{"body": m} for m in MESSAGES]},
+def test_room_to_pdf_with_cache_layers(stack: Stack, tmp_path: Path):
+    olivia, eddie, vera = (
+        stack.client_for("olivia"),
+        stack.client_for("eddie"),
+        stack.client_for("vera"),
     )
-    assert r.status_code == 201 and len(r.json()) == 60
+    room = olivia.create_room("Quarterly Planning").id
+    for user, role in (("eddie", "editor"), ("vera", "viewer"), ("otto", "owner")):
+        member = olivia.put_member(room, user, role, f"{user.title()} Example")
+        assert (member.user_id, member.role) == (user, role)
+    assert len(eddie.add_messages(room, MESSAGES)) == 60
 
-    first = _snapshot(stack, room, "eddie")
-    assert first["status"] == "queued"
-    task = stack.wait_task(first["task_id"], "vera")
-    assert task["status"] == "completed", task
-    assert (task["cache"], task["progress"]) == ("miss", 100)
-    d = stack.call("GET", f"/api/v1/snapshots/{first['snapshot_id']}/download", "vera")
-    assert d.status_code == 200 and d.headers["content-type"] == "application/pdf"
-    assert d.headers["etag"] and "quarterly-planning" in d.headers["content-disposition"]
-    text, pages = pdf_text(d.content)
+    first = _snapshot(eddie, room)
+    assert first.status == "queued"
+    task = vera.wait(first.task_id, timeout=120)
+    assert task.status == "completed", stack.log_tail()
+    assert (task.cache, task.progress) == ("miss", 100)
+    saved = vera.download(first.snapshot_id, tmp_path)
+    assert saved.etag and saved.filename and "quarterly-planning" in saved.filename
+    assert saved.path == tmp_path / saved.filename
+    pdf = saved.path.read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) == saved.bytes
+    text, pages = pdf_text(pdf)
     assert "Quarterly Planning" in text
     assert "Eddie Example" in text and "Viewer" in text  # member table: name and role
     assert MESSAGES[0].strip() in text and MESSAGES[-1].strip() in text
     assert pages > 1
 
-    again = _snapshot(stack, room, "olivia")
-    assert again["content_hash"] == first["content_hash"]
-    assert stack.wait_task(again["task_id"], "olivia")["cache"] == "memory"
-    same = stack.call("GET", f"/api/v1/snapshots/{again['snapshot_id']}/download", "olivia")
-    assert same.content == d.content
+    again = _snapshot(olivia, room)
+    assert again.content_hash == first.content_hash
+    assert olivia.wait(again.task_id, timeout=120).cache == "memory"
+    assert olivia.download(again.snapshot_id, tmp_path / "again.pdf").path.read_bytes() == pdf
 
     old = stack.renderers[0]
     assert stack.stop_renderer(old, signal.SIGTERM) == 0
     stack.start_renderer()
-    disk = _snapshot(stack, room, "olivia")
-    assert stack.wait_task(disk["task_id"], "olivia")["cache"] == "disk"
+    disk = _snapshot(olivia, room)
+    assert olivia.wait(disk.task_id, timeout=120).cache == "disk"
 
-    stack.call("POST", f"/api/v1/rooms/{room}/messages", "olivia", json={"body": "One more thing"})
-    changed = _snapshot(stack, room, "olivia")
-    assert changed["content_hash"] != first["content_hash"]
-    task = stack.wait_task(changed["task_id"], "olivia")
-    assert (task["status"], task["cache"]) == ("completed", "miss")
-    text, _ = pdf_text(
-        stack.call("GET", f"/api/v1/snapshots/{changed['snapshot_id']}/download", "olivia").content
-    )
+    olivia.add_messages(room, ["One more thing"])
+    changed = _snapshot(olivia, room)
+    assert changed.content_hash != first.content_hash
+    task = olivia.wait(changed.task_id, timeout=120)
+    assert (task.status, task.cache) == ("completed", "miss")
+    text, _ = pdf_text(olivia.download(changed.snapshot_id, tmp_path / "c.pdf").path.read_bytes())
     assert "One more thing" in text
 
-    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "vera", json={}).status_code == 403
-    assert (
-        stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "mallory", json={}).status_code == 404
-    )
-    assert stack.call("POST", f"/api/v1/rooms/{room}/snapshots", None, json={}).status_code == 401
+    with pytest.raises(Forbidden):
+        vera.create_snapshot(room)
+    with pytest.raises(NotFound):
+        stack.client_for("mallory").create_snapshot(room)
+    with pytest.raises(Unauthorized):
+        stack.client_for(None).create_snapshot(room)
+    for client in (olivia, eddie, vera):
+        client.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import jwt
+from snapshot_client import Client
 
 from support.services import (
     AMQP_URL,
@@ -165,6 +166,10 @@ class Stack:
 
     def auth(self, user: str, admin: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user, admin)}"}
+
+    def client_for(self, user: str | None, admin: bool = False) -> Client:
+        """The shared typed client (``snapshot_client``) acting as ``user`` (``None``: no token)."""
+        return Client(self.base, self.token(user, admin) if user else None, timeout=30)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, timeout=30)

@@ -1,0 +1,329 @@
+"""``Client``: the Room Snapshots HTTP API as typed method calls (httpx, synchronous).
+
+One method per operation; each returns a model from ``models`` or raises an error from
+``errors``. Waiting for a task polls ``GET /api/v1/tasks/{id}`` today (``poll``); a
+server-sent-events ``events(task_id)`` iterator yielding the same ``Task`` values can be added
+beside ``poll`` and ``wait`` can then prefer it, with no change for callers (they only see
+``on_update`` calls with a ``Task``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote
+
+import httpx
+
+from snapshot_client import calls
+from snapshot_client.calls import API
+from snapshot_client.errors import (
+    ApiProblem,
+    ApiUnreachable,
+    ServerError,
+    WaitTimeout,
+    problem_from,
+)
+from snapshot_client.models import (
+    Download,
+    Member,
+    Message,
+    Room,
+    Snapshot,
+    SnapshotAccepted,
+    Task,
+)
+
+BATCH_MAX = 500  # messages per POST: the API's own limit
+USER_AGENT = "snapshot-client/0.1"
+TRANSIENT_RETRIES = 5  # consecutive 5xx/unreachable answers tolerated while waiting
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*UTF-8''([^;]+)", re.IGNORECASE)
+_FILENAME = re.compile(r'filename\s*=\s*"([^"]*)"', re.IGNORECASE)
+
+
+def filename_from(disposition: str | None) -> str | None:
+    """The file name a ``Content-Disposition`` header offers, reduced to a safe base name."""
+    if not disposition:
+        return None
+    match = _FILENAME_STAR.search(disposition) or _FILENAME.search(disposition)
+    if not match:
+        return None
+    name = Path(unquote(match.group(1)).replace("\\", "/")).name.strip()
+    return name if name not in ("", ".", "..") else None
+
+
+class Client:
+    """A session with the API: ``Client(url, token)``, used as a context manager or closed."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"User-Agent": USER_AGENT}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(f"{self.base_url}: {exc or type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise problem_from(response.status_code, response.headers, response.content)
+        return response
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        return self._send(method, path, **kw).json()
+
+    # --- rooms, members, messages -----------------------------------------------------------
+    def create_room(self, name: str) -> Room:
+        return Room.from_json(self._json("POST", f"{API}/rooms", json={"name": name}))
+
+    def get_room(self, room_id: str) -> Room:
+        return Room.from_json(self._json("GET", f"{API}/rooms/{room_id}"))
+
+    def put_member(
+        self, room_id: str, user_id: str, role: str, display_name: str | None = None
+    ) -> Member:
+        body: dict[str, Any] = {"role": role}
+        if display_name is not None:
+            body["display_name"] = display_name
+        return Member.from_json(
+            self._json("PUT", f"{API}/rooms/{room_id}/members/{user_id}", json=body)
+        )
+
+    def add_messages(
+        self,
+        room_id: str,
+        messages: Iterable[Mapping[str, Any] | str],
+        *,
+        batch_size: int = BATCH_MAX,
+        on_batch: Callable[[list[Message]], None] | None = None,
+    ) -> list[Message]:
+        """Post ``messages`` (``{"body", "kind"}`` or plain strings) in order, ``batch_size`` per
+        request. Batches are sent one after another, so on an error the ones before it are in
+        the room and the rest are not; ``on_batch`` sees each created batch."""
+        if not 1 <= batch_size <= BATCH_MAX:
+            raise ValueError(f"batch_size must be 1 to {BATCH_MAX}")
+        created: list[Message] = []
+        batch: list[dict[str, Any]] = []
+        items = ({"body": m} if isinstance(m, str) else dict(m) for m in messages)
+        for item in items:
+            batch.append(item)
+            if len(batch) == batch_size:
+                created += self._post_batch(room_id, batch, on_batch)
+                batch = []
+        if batch:
+            created += self._post_batch(room_id, batch, on_batch)
+        return created
+
+    def _post_batch(
+        self,
+        room_id: str,
+        batch: list[dict[str, Any]],
+        on_batch: Callable[[list[Message]], None] | None,
+    ) -> list[Message]:
+        answer = self._json("POST", f"{API}/rooms/{room_id}/messages", json={"messages": batch})
+        done = [Message.from_json(m) for m in answer]
+        if on_batch:
+            on_batch(done)
+        return done
+
+    # --- snapshots and tasks ----------------------------------------------------------------
+    def create_snapshot(
+        self,
+        room_id: str,
+        *,
+        scope: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SnapshotAccepted:
+        """Request a snapshot (202). The same ``idempotency_key`` with the same body answers
+        the same snapshot again, so a request whose answer was lost can be sent again."""
+        call = calls.create_snapshot(
+            room_id, scope=scope, options=options, idempotency_key=idempotency_key
+        )
+        r = self._send(call.method, call.path, json=call.json, headers=call.headers)
+        return calls.read_snapshot_accepted(r.status_code, r.headers, r.content)
+
+    def task(self, task_id: str) -> Task:
+        return Task.from_json(self._json("GET", f"{API}/tasks/{task_id}"))
+
+    def wait(
+        self,
+        task_id: str,
+        *,
+        on_update: Callable[[Task], None] | None = None,
+        timeout: float | None = None,
+        interval: float = 0.25,
+        backoff: float = 0.2,
+    ) -> Task:
+        """Follow the task until it is ``completed`` or ``failed`` and return it (a failed task
+        is returned, not raised); ``on_update`` sees every state; ``WaitTimeout`` after
+        ``timeout`` seconds. Today the states come from ``poll``; an SSE ``events`` iterator
+        yielding the same ``Task`` values can be tried first, with ``poll`` as the fallback."""
+        task: Task | None = None
+        for task in self.poll(task_id, timeout=timeout, interval=interval, backoff=backoff):
+            if on_update:
+                on_update(task)
+        assert task is not None and task.terminal
+        return task
+
+    def poll(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float = 0.25,
+        backoff: float = 0.2,
+    ) -> Iterator[Task]:
+        """The task's state every ``interval`` seconds, ending with its terminal state. Up to
+        ``TRANSIENT_RETRIES`` 5xx or unreachable answers in a row are waited out (growing
+        pauses from ``backoff``, at least the answer's ``Retry-After`` up to 5 s); more are
+        raised. ``WaitTimeout`` when the next look would come after ``timeout`` seconds."""
+        end = None if timeout is None else time.monotonic() + timeout
+        transient = 0
+        while True:
+            pause = interval
+            try:
+                task = self.task(task_id)
+                transient = 0
+            except (ServerError, ApiUnreachable) as exc:
+                transient += 1
+                if transient > TRANSIENT_RETRIES:
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, ApiProblem) else None
+                pause = max(interval, min(retry_after or 0.0, 5.0), backoff * 2 ** (transient - 1))
+            else:
+                yield task
+                if task.terminal:
+                    return
+            if end is not None and time.monotonic() + pause > end:
+                raise WaitTimeout(f"task {task_id} not finished after {timeout} s")
+            time.sleep(pause)
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        return Snapshot.from_json(self._json("GET", f"{API}/snapshots/{snapshot_id}"))
+
+    def list_snapshots(self, room_id: str, *, limit: int | None = None) -> Iterator[Snapshot]:
+        """The room's snapshots, newest first, following the cursor (at most ``limit``)."""
+        cursor: str | None = None
+        seen = 0
+        while True:
+            params: dict[str, Any] = {"limit": 100 if limit is None else min(100, limit - seen)}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._json("GET", f"{API}/rooms/{room_id}/snapshots", params=params)
+            for item in page["items"]:
+                yield Snapshot.from_json(item)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    # --- downloads --------------------------------------------------------------------------
+    def download(
+        self,
+        snapshot_id: str,
+        dest: str | os.PathLike[str] | IO[bytes] | None = None,
+        *,
+        on_bytes: Callable[[int, int | None], None] | None = None,
+    ) -> Download:
+        """Stream the PDF to ``dest``: a file path, an existing directory (the file takes the
+        name the API offers), a binary stream, or ``None`` (the offered name in the current
+        directory). A file is written beside its final name and renamed into place when
+        complete, so a failed download leaves no partial file. ``on_bytes(done, total)``."""
+        path = f"{API}/snapshots/{snapshot_id}/download"
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise problem_from(response.status_code, response.headers, response.content)
+                offered = filename_from(response.headers.get("content-disposition"))
+                total = response.headers.get("content-length")
+                size = int(total) if total and total.isdigit() else None
+                etag = response.headers.get("etag")
+                chunks = response.iter_bytes()
+                if dest is not None and not isinstance(dest, str | os.PathLike):
+                    written = _copy(chunks, dest, size, on_bytes)
+                    return Download(snapshot_id, None, written, offered, etag)
+                target = _target(dest, offered or f"{snapshot_id}.pdf")
+                written = _write_atomically(chunks, target, size, on_bytes)
+                return Download(snapshot_id, target, written, offered, etag)
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(f"{self.base_url}: {exc or type(exc).__name__}") from exc
+
+
+def _target(dest: str | os.PathLike[str] | None, offered: str) -> Path:
+    if dest is None:
+        return Path(offered)
+    path = Path(dest)
+    if path.is_dir() or str(dest).endswith(("/", os.sep)):  # "out/" names a folder to make
+        return path / offered
+    return path
+
+
+def _copy(
+    chunks: Iterator[bytes],
+    out: IO[bytes],
+    total: int | None,
+    on_bytes: Callable[[int, int | None], None] | None,
+) -> int:
+    written = 0
+    for chunk in chunks:
+        out.write(chunk)
+        written += len(chunk)
+        if on_bytes:
+            on_bytes(written, total)
+    out.flush()
+    return written
+
+
+def _write_atomically(
+    chunks: Iterator[bytes],
+    target: Path,
+    total: int | None,
+    on_bytes: Callable[[int, int | None], None] | None,
+) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            written = _copy(chunks, out, total, on_bytes)
+        os.chmod(temp, 0o666 & ~_umask())  # as an ordinary new file, not mkstemp's 0600
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
