@@ -45,7 +45,7 @@ test-unit: install ## unit tests only (no services)
 lint: install ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src api-service/src renderer-service/src client/src
+	$(BIN)/mypy shared/src api-service/src renderer-service/src
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

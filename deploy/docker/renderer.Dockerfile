@@ -15,7 +15,6 @@ COPY pyproject.toml uv.lock ./
 COPY shared/pyproject.toml shared/pyproject.toml
 COPY api-service/pyproject.toml api-service/pyproject.toml
 COPY renderer-service/pyproject.toml renderer-service/pyproject.toml
-COPY client/pyproject.toml client/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package snapshot-renderer
 COPY shared shared
