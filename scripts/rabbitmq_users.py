@@ -22,6 +22,7 @@ import os
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -68,27 +69,32 @@ def apply(definitions: dict[str, Any]) -> None:
         if vhost["name"] not in vhosts:
             rabbitmqctl("add_vhost", vhost["name"])
     users = existing("users")
-    for user in definitions["users"]:
-        name, password = user["name"], DEV_PASSWORDS[user["name"]]
-        if name in users:
+    # One thread per user: each rabbitmqctl call starts a VM and takes a second or more.
+    with ThreadPoolExecutor(max_workers=len(definitions["users"])) as pool:
+        done = [
+            pool.submit(apply_user, u, u["name"] in users, definitions)
+            for u in definitions["users"]
+        ]
+        for future in done:
+            print(future.result(), flush=True)
+
+
+def apply_user(user: dict[str, Any], exists: bool, definitions: dict[str, Any]) -> str:
+    name, password = user["name"], DEV_PASSWORDS[user["name"]]
+    if exists:
+        rabbitmqctl("change_password", name, password)
+    else:
+        try:
+            rabbitmqctl("add_user", name, password)
+        except SystemExit:  # another run created it meanwhile
             rabbitmqctl("change_password", name, password)
-        else:
-            try:
-                rabbitmqctl("add_user", name, password)
-            except SystemExit:  # another run created it meanwhile
-                rabbitmqctl("change_password", name, password)
-        rabbitmqctl("set_user_tags", name, *user.get("tags", []))
-    for grant in definitions["permissions"]:
+    rabbitmqctl("set_user_tags", name, *user.get("tags", []))
+    grants = [g for g in definitions["permissions"] if g["user"] == name]
+    for g in grants:
         rabbitmqctl(
-            "set_permissions",
-            "-p",
-            grant["vhost"],
-            grant["user"],
-            grant["configure"],
-            grant["write"],
-            grant["read"],
+            "set_permissions", "-p", g["vhost"], name, g["configure"], g["write"], g["read"]
         )
-        print(f"rabbitmq-users: {grant['user']} on vhost {grant['vhost']!r} is set", flush=True)
+    return f"rabbitmq-users: {name} is set on vhost(s) {', '.join(g['vhost'] for g in grants)}"
 
 
 def url(name: str, definitions: dict[str, Any]) -> str:

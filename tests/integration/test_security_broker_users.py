@@ -10,6 +10,7 @@ in tests/e2e/test_broker_users_live.py.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from support.broker_users import (
     DEFINITIONS,
     RENDERER_USER,
     broker_user_tags,
+    ensure_broker_users,
 )
 from support.services import AMQP_URL, remove_topology, unique
 from support.waiting import until
@@ -119,6 +121,48 @@ async def test_neither_service_user_is_an_administrator(broker_users):
     assert tags[API_USER] == tags[RENDERER_USER] == []  # nor management, nor monitoring
     for user in json.loads(DEFINITIONS.read_text())["users"]:
         assert user["tags"] == [], user["name"]
+
+
+def rabbitmqctl(*args: str) -> str:
+    return subprocess.run(
+        ["rabbitmqctl", "-q", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    ).stdout
+
+
+def permissions_of(user: str) -> dict[str, tuple[str, str, str]]:
+    rows = json.loads(rabbitmqctl("list_user_permissions", user, "--formatter", "json"))
+    return {r["vhost"]: (r["configure"], r["write"], r["read"]) for r in rows}
+
+
+async def test_the_script_repairs_drift_from_the_definitions_and_leaves_other_users_alone(
+    broker_users,
+):
+    """scripts/rabbitmq_users.py applies the one definitions file: run again, it puts back
+    what someone widened, and it changes no other user."""
+    before = broker_user_tags()
+    guest = permissions_of("guest")
+    try:
+        rabbitmqctl("set_permissions", "-p", "/", API_USER, ".*", ".*", ".*")
+        rabbitmqctl("set_user_tags", API_USER, "administrator")
+    finally:
+        assert ensure_broker_users() == broker_users  # a second run (the fixture ran it first)
+    expected = {
+        g["vhost"]: (g["configure"], g["write"], g["read"])
+        for g in json.loads(DEFINITIONS.read_text())["permissions"]
+        if g["user"] == API_USER
+    }
+    assert permissions_of(API_USER) == expected
+    after = broker_user_tags()
+    assert after[API_USER] == []
+    assert {u: t for u, t in after.items() if u not in (API_USER, RENDERER_USER)} == {
+        u: t for u, t in before.items() if u not in (API_USER, RENDERER_USER)
+    }
+    assert permissions_of("guest") == guest
 
 
 async def test_the_api_user_publishes_jobs_the_renderer_user_consumes(
