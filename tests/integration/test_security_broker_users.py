@@ -272,6 +272,16 @@ async def test_the_api_holds_jobs_in_its_outbox_until_a_renderer_declared_its_qu
                 )
                 task = await db.fetchval("SELECT status FROM tasks WHERE id = $1", task_id)
             assert (row["attempts"], row["parked_at"], task) == (0, None, "queued")
+            summary = await api.client.get(
+                "/api/v1/snapshots/metrics/summary", headers=api.auth("root", admin=True)
+            )
+            assert summary.status_code == 200, summary.text
+            assert summary.json()["broker"] == "up"  # no renderer yet: nothing consumes jobs
+            assert summary.json()["render_jobs"] == {
+                "name": topology.jobs_queue,
+                "messages": 0,
+                "consumers": 0,
+            }
 
             renderer = await aio_pika.connect(broker_users[RENDERER_USER])
             try:
