@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 DEV_ENV := SNAPSHOT_API_ENV=development
 
 .PHONY: help install system-deps run test test-unit test-integration test-e2e lint format \
-        migrate token demo bench soak up down clean
+        migrate broker-users token demo bench soak up down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ system-deps: ## install fonts and poppler from Debian's packages if missing
 migrate: install ## create the database if needed and apply migrations
 	$(DEV_ENV) $(BIN)/snapshot-api migrate
 
-run: install migrate ## start the API (:8000) and one renderer in the foreground; Ctrl-C stops both
+broker-users: ## create or update the services' RabbitMQ users on the local broker (development passwords)
+	@$(PYTHON) scripts/rabbitmq_users.py
+
+run: install migrate broker-users ## start the API (:8000) and one renderer in the foreground; Ctrl-C stops both
 	@$(DEV_ENV) scripts/run-local.sh
 
 token: install ## print a development token: make token USER=alice [ADMIN=1]

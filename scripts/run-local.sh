@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${SNAPSHOT_API_PORT:-8000}"
+# Each service connects as its own broker user (`make broker-users` created them), unless set.
+SNAPSHOT_API_AMQP_URL="${SNAPSHOT_API_AMQP_URL:-$(python3 scripts/rabbitmq_users.py --url snapshot-api)}"
+SNAPSHOT_RENDERER_AMQP_URL="${SNAPSHOT_RENDERER_AMQP_URL:-$(python3 scripts/rabbitmq_users.py --url snapshot-renderer)}"
+export SNAPSHOT_API_AMQP_URL SNAPSHOT_RENDERER_AMQP_URL
 pids=()
 stop() { trap - INT TERM EXIT; kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap stop INT TERM EXIT

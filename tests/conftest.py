@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from support.broker_users import ensure_broker_users
 from support.services import create_database, delete_topology, drop_database, unique
 
 
@@ -24,3 +25,10 @@ def queue_prefix() -> Iterator[str]:
         yield prefix
     finally:
         delete_topology(prefix)
+
+
+@pytest.fixture(scope="session")
+def broker_users() -> dict[str, str]:
+    """``snapshot-api`` and ``snapshot-renderer`` exist on the broker (created by the same
+    script as ``make run``; CI starts from a clean checkout): their AMQP URLs by user name."""
+    return ensure_broker_users()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import aio_pika
-from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology
+from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology, declare_api_side
 from support.services import AMQP_URL, delete_topology, drop_database
 from support.stack import BIN, Stack, end_process, free_port
 
@@ -96,10 +96,20 @@ class BenchStack(Stack):
         restart's ten seconds in the middle of the run."""
         self.api = self._spawn([str(BIN / "snapshot-api"), "serve"], "api.log", self.env)
         self.renderers.append(self._spawn_renderer())
+        asyncio.run(self._declare_standby_api_side())
         self.standby = self._spawn_renderer(SNAPSHOT_RENDERER_QUEUE_PREFIX=self.standby_prefix)
         self.wait_ready()
         for proc in (*self.renderers, self.standby):
             self._wait_renderer(proc)
+
+    async def _declare_standby_api_side(self) -> None:
+        """A renderer consumes once the API's queues of its prefix exist (the API declares
+        them); no API runs with the standby's prefix, so the bench declares them for it."""
+        conn = await amqp_connect()
+        try:
+            await declare_api_side(await conn.channel(), Topology(prefix=self.standby_prefix))
+        finally:
+            await conn.close()
 
     def switch_to_standby(self) -> None:
         """Stop the running renderer(s); route the API's jobs to the standby replica."""

@@ -77,14 +77,14 @@ async def test_a_worker_whose_declaration_fails_keeps_retrying_until_it_publishe
 ):
     """Two API workers declaring the quorum queues at once can get their connection closed by
     RabbitMQ (541 INTERNAL_ERROR, seen under ``make bench``); a worker that gave up there never
-    published. A classic queue squatting the jobs queue's name fails every declaration the same
-    way until it is removed."""
+    published. A classic queue squatting the status queue's name (the API declares it; the
+    jobs queue is the renderer's) fails every declaration the same way until it is removed."""
     prefix = unique("t") + "."  # its own: the module's queues exist already
     settings = settings_for(database_url, prefix, tmp_path)
     broker = await aio_pika.connect(AMQP_URL)
     try:
         channel = await broker.channel()
-        await channel.declare_queue(settings.topology.jobs_queue, durable=True)  # classic
+        await channel.declare_queue(settings.topology.status_queue, durable=True)  # classic
         async with running_api(settings, wait_for_broker=False) as api:
             room = await api.room()
             await api.post_messages(room, ["accepted while the broker is not ready"])
@@ -96,7 +96,7 @@ async def test_a_worker_whose_declaration_fails_keeps_retrying_until_it_publishe
 
             await until(declaration_failed, what="a failed declaration")
             assert (await api.client.get("/readyz")).status_code == 503
-            await channel.queue_delete(settings.topology.jobs_queue)
+            await channel.queue_delete(settings.topology.status_queue)
 
             async def ready() -> bool:
                 return (await api.client.get("/readyz")).status_code == 200

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret-0001",
-    "RABBITMQ_PASSWORD": "mq-secret-0002",
+    "RABBITMQ_API_PASSWORD": "mq-api-secret-0002",
+    "RABBITMQ_RENDERER_PASSWORD": "mq-renderer-secret-0004",
     "SNAPSHOT_API_JWT_SECRET": "jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret-0003",
 }
@@ -151,12 +152,17 @@ def test_compose_services_are_wired_for_scaling_and_health(compose):
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert api["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     assert renderer["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
-    # Both services reach the broker with the same credentials, not RabbitMQ's guest user
-    # (guest may only connect from localhost).
-    amqp = api["environment"]["SNAPSHOT_API_AMQP_URL"]
-    assert amqp == renderer["environment"]["SNAPSHOT_RENDERER_AMQP_URL"]
-    assert "guest" not in amqp and SECRETS["RABBITMQ_PASSWORD"] in amqp
-    assert s["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"] == SECRETS["RABBITMQ_PASSWORD"]
+    # Each service reaches the broker as its own user (deploy/rabbitmq/definitions.json), never
+    # as guest nor as an administrator: compose creates no default user any more.
+    api_url = api["environment"]["SNAPSHOT_API_AMQP_URL"]
+    renderer_url = renderer["environment"]["SNAPSHOT_RENDERER_AMQP_URL"]
+    password = SECRETS["RABBITMQ_API_PASSWORD"]
+    assert api_url == f"amqp://snapshot-api:{password}@rabbitmq:5672/"
+    password = SECRETS["RABBITMQ_RENDERER_PASSWORD"]
+    assert renderer_url == f"amqp://snapshot-renderer:{password}@rabbitmq:5672/"
+    assert migrate["environment"]["SNAPSHOT_API_AMQP_URL"] == api_url
+    broker_env = s["rabbitmq"]["environment"]
+    assert not {"RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"} & set(broker_env)
     # Builds point at the Dockerfiles in deploy/docker.
     for name, dockerfile in (("api", "api"), ("migrate", "api"), ("renderer", "renderer")):
         build = s[name]["build"]
@@ -368,3 +374,49 @@ def test_grafana_is_pinned_to_a_supported_major_and_the_dashboard_runs_on_it():
     dashboard = json.loads((DEPLOY / "grafana/dashboards/snapshots.json").read_text())
     kinds = {panel["type"] for panel in dashboard["panels"]}
     assert not kinds & {"graph", "singlestat", "table-old", "grafana-piechart-panel"}, kinds
+
+
+def test_the_broker_loads_the_service_users_with_this_deployments_passwords(compose, tmp_path):
+    """Compose mounts definitions.json and its loader; the entrypoint fills in the passwords
+    compose requires (refusing characters a URL or sed would mangle), so the broker's users
+    are exactly the file's: two service users, no tags, no administrator."""
+    broker = compose["services"]["rabbitmq"]
+    mounts = {t: Path(v["source"]).resolve() for t, v in _volumes(broker).items()}
+    assert mounts["/etc/rabbitmq/definitions.json"] == DEPLOY / "rabbitmq/definitions.json"
+    assert mounts["/etc/rabbitmq/snapshots-entrypoint.sh"] == DEPLOY / "rabbitmq/entrypoint.sh"
+    conf = mounts["/etc/rabbitmq/conf.d/20-snapshots.conf"]
+    assert "load_definitions = /tmp/definitions.json" in conf.read_text()
+    assert broker["entrypoint"] == ["/bin/sh", "/etc/rabbitmq/snapshots-entrypoint.sh"]
+    assert broker["command"] == ["rabbitmq-server"]
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "docker-entrypoint.sh").write_text('#!/bin/sh\necho "started: $*"\n')
+    (fake / "docker-entrypoint.sh").chmod(0o755)
+    out = tmp_path / "definitions.json"
+    env = {
+        "PATH": f"{fake}:/usr/bin:/bin",
+        "DEFINITIONS_TEMPLATE": str(DEPLOY / "rabbitmq/definitions.json"),
+        "DEFINITIONS_FILE": str(out),
+        **{k: v for k, v in broker["environment"].items()},
+    }
+    script = str(DEPLOY / "rabbitmq/entrypoint.sh")
+    started = run(["sh", script, *broker["command"]], env=env)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "started: rabbitmq-server"
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    loaded = json.loads(out.read_text())
+    users = {u["name"]: u for u in loaded["users"]}
+    assert users["snapshot-api"]["password"] == SECRETS["RABBITMQ_API_PASSWORD"]
+    assert users["snapshot-renderer"]["password"] == SECRETS["RABBITMQ_RENDERER_PASSWORD"]
+    assert all(u["tags"] == [] for u in users.values())
+    assert {(g["user"], g["vhost"]) for g in loaded["permissions"]} == {
+        ("snapshot-api", "/"),
+        ("snapshot-renderer", "/"),
+    }
+    assert [v["name"] for v in loaded["vhosts"]] == ["/"]  # a blank node gets no default one
+
+    for bad in ("", "has space", "pipe|s", 'quo"te'):
+        refused = run(["sh", script, "rabbitmq-server"], env={**env, "RABBITMQ_API_PASSWORD": bad})
+        assert refused.returncode == 64, bad
+        assert "RABBITMQ_API_PASSWORD" in refused.stderr and "started" not in refused.stdout

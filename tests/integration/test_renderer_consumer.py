@@ -32,7 +32,7 @@ from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared.messages import RenderOptions
 from snapshot_shared.store import meta_path, pdf_path
-from snapshot_shared.topology import Topology
+from snapshot_shared.topology import Topology, declare_api_side
 from support.holds import MARKER, Holds, hold_settings, passing
 from support.services import AMQP_URL, remove_topology
 from support.waiting import until
@@ -401,6 +401,7 @@ async def test_a_failed_declaration_is_retried_until_the_renderer_consumes(
     connection = await aio_pika.connect_robust(AMQP_URL)
     service = RendererService(settings)
     try:
+        await declare_api_side(await connection.channel(), topology)  # as a running API has
         squat = await connection.channel()
         await squat.declare_queue(topology.jobs_queue, durable=True)  # classic, not quorum
         starting = asyncio.create_task(service.start())

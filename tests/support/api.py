@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
 from fastapi import FastAPI
 from snapshot_api.auth import issue_token
 from snapshot_api.main import create_app
 from snapshot_api.settings import Settings
+from snapshot_shared.topology import Topology, declare_renderer_side
 
 from support.services import AMQP_URL, HIGH_RATE_LIMITS
 
@@ -82,8 +84,24 @@ def settings_for(database_url: str, prefix: str, store: Path, **overrides: Any) 
     return Settings(**values)
 
 
+async def declare_as_renderer(topology: Topology) -> None:
+    """What a started renderer declares (``render.jobs``, the delay queues): the API does not
+    declare them, so without it an API-only test's jobs would wait in the outbox."""
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        await declare_renderer_side(await connection.channel(), topology)
+    finally:
+        await connection.close()
+
+
 @asynccontextmanager
-async def running_api(settings: Settings, wait_for_broker: bool = True) -> AsyncIterator[Api]:
+async def running_api(
+    settings: Settings, wait_for_broker: bool = True, renderer_queues: bool = True
+) -> AsyncIterator[Api]:
+    """The API in-process; unless ``renderer_queues`` is false, with the renderer's queues
+    declared first as a running renderer would have (on the suite's broker only)."""
+    if renderer_queues and str(settings.amqp_url) == AMQP_URL:
+        await declare_as_renderer(settings.topology)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         if wait_for_broker:

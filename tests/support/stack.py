@@ -102,15 +102,22 @@ class Stack:
         self.api = self.spawn_api()
         self.wait_ready()
 
-    def start_renderer(self, **extra_env: str) -> subprocess.Popen[bytes]:
+    def start_renderer(self, wait: bool = True, **extra_env: str) -> subprocess.Popen[bytes]:
+        """A renderer process; unless ``wait`` is false, waited for until it is healthy
+        (consuming jobs). ``metrics_port`` on the process is its ``/healthz`` port."""
         metrics_port = free_port()
         env = {**self.env, "SNAPSHOT_RENDERER_METRICS_PORT": str(metrics_port), **extra_env}
         self._count += 1
         proc = self._spawn([str(BIN / "snapshot-renderer")], f"renderer{self._count}.log", env)
         proc.metrics_port = metrics_port  # type: ignore[attr-defined]
         self.renderers.append(proc)
-        self._wait_http(f"http://127.0.0.1:{metrics_port}/healthz", proc, "renderer")
+        if wait:
+            self.wait_renderer(proc)
         return proc
+
+    def wait_renderer(self, proc: subprocess.Popen[bytes]) -> None:
+        port = proc.metrics_port  # type: ignore[attr-defined]
+        self._wait_http(f"http://127.0.0.1:{port}/healthz", proc, "renderer")
 
     def stop_renderer(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
         os.killpg(proc.pid, sig)

@@ -14,7 +14,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
-from snapshot_shared.topology import Declared, declare
+from snapshot_shared.topology import declare_renderer_side, require
 
 from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.memory import MemoryCache
@@ -67,7 +67,7 @@ class RendererService:
         )
         await self.pool.warm_up()
         await self.disk.open()
-        publish_channel, declared = await self._open_channels()
+        publish_channel, jobs = await self._open_channels()
         self.coordinator = RenderCoordinator(
             pool=self.pool,
             memory=self.memory,
@@ -84,19 +84,21 @@ class RendererService:
             snapshot_limits=s.snapshot_limits,
             channel_wait_seconds=s.status_channel_wait_seconds,
         )
-        self._queue = declared.jobs
-        self._consumer_tag = await declared.jobs.consume(self.handler, no_ack=False)
+        self._queue = jobs
+        self._consumer_tag = await jobs.consume(self.handler, no_ack=False)
         log.info(
             "renderer consuming %s",
             s.topology.jobs_queue,
             extra={"fingerprint": self.fingerprint[:12], "concurrency": s.concurrency},
         )
 
-    async def _open_channels(self) -> tuple[AbstractChannel, Declared]:
-        """The confirmed publish channel and the declared topology (on a consume channel with
-        the prefetch set). Retried with backoff: replicas and API workers declaring the quorum
-        queues at the same moment can get a connection closed (541 INTERNAL_ERROR), and a
-        conflicting declaration fails until an operator fixes it; either is logged."""
+    async def _open_channels(self) -> tuple[AbstractChannel, AbstractQueue]:
+        """The confirmed publish channel and the declared jobs queue (on a consume channel with
+        the prefetch set), once the queues the API declares exist (status events and rejected
+        jobs go there; the renderer's broker user may not declare them). Retried with backoff:
+        the API not started yet, replicas and API workers declaring the quorum queues at the
+        same moment (541 INTERNAL_ERROR), a conflicting declaration until an operator fixes
+        it; each is logged."""
         s = self.settings
         delay = 0.5
         while True:
@@ -107,7 +109,12 @@ class RendererService:
                 )
                 consume_channel = await self.connection.channel()
                 await consume_channel.set_qos(prefetch_count=s.effective_prefetch)
-                return publish_channel, await declare(consume_channel, s.topology)
+                jobs = await declare_renderer_side(consume_channel, s.topology)
+                api_queues = (s.topology.status_queue, s.topology.dead_queue)
+                check = await self.connection.channel()  # a missing queue closes it
+                await require(check, api_queues, "the API")
+                await check.close()
+                return publish_channel, jobs
             except Exception as exc:  # noqa: BLE001 - reconnect and declare again
                 self.failed_declarations += 1
                 log.warning("declaring the topology failed (%s); retrying in %.1fs", exc, delay)

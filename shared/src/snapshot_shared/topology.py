@@ -10,6 +10,13 @@ Queues (all quorum, all under the optional prefix):
   redelivered ``status_delivery_limit`` times) goes to ``render.status.dead`` for an operator,
   and so does a dead-lettered job the API failed to apply ``status_delivery_limit`` times.
 
+Each service declares the queues it reads, and both declare the two exchanges: the API
+``render.jobs.dead``, ``render.status`` and ``render.status.dead``; the renderer ``render.jobs``
+and the delay queues. RabbitMQ lets only a user who may read a queue declare it with a
+dead-letter exchange, so this split is what lets each service's broker user read only its own
+queues (``deploy/rabbitmq/definitions.json``). The API holds jobs in its outbox until
+``render.jobs`` exists; the renderer consumes nothing until the API's queues exist.
+
 Arguments of an existing queue cannot change: a broker still holding a queue declared by an
 older release answers ``PRECONDITION_FAILED`` (``declare`` explains what to delete).
 """
@@ -21,7 +28,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
-from aio_pika.exceptions import ChannelPreconditionFailed
+from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
 JOBS_ROUTING_KEY = "render.jobs"
 STATUS_ROUTING_KEY = "render.status"
@@ -91,6 +98,13 @@ class Topology:
 
 
 @dataclass(frozen=True)
+class ApiDeclared:
+    exchange: AbstractExchange
+    dead: AbstractQueue
+    status: AbstractQueue
+
+
+@dataclass(frozen=True)
 class Declared:
     exchange: AbstractExchange
     jobs: AbstractQueue
@@ -115,24 +129,23 @@ async def _queue(channel: AbstractChannel, name: str, arguments: dict[str, Any])
         ) from exc
 
 
-async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
-    """Declare every exchange and queue; idempotent, and identical on both services."""
+async def _exchanges(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+    """Both exchanges (either service may start first); returns the jobs exchange."""
     exchange = await channel.declare_exchange(
         topology.exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    dlx = await channel.declare_exchange(
+    await channel.declare_exchange(
         topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    jobs = await _queue(
-        channel,
-        topology.jobs_queue,
-        {
-            "x-delivery-limit": topology.delivery_limit,
-            "x-dead-letter-exchange": topology.dead_letter_exchange,
-            "x-dead-letter-routing-key": JOBS_ROUTING_KEY,
-        },
-    )
-    await jobs.bind(exchange, JOBS_ROUTING_KEY)
+    return exchange
+
+
+async def declare_api_side(channel: AbstractChannel, topology: Topology) -> ApiDeclared:
+    """The exchanges and the queues the API reads: ``render.jobs.dead``, ``render.status`` and
+    ``render.status.dead`` (the one an operator reads). Declaring a queue with a
+    dead-letter exchange needs *read* on the queue, so each service declares only the queues
+    it consumes, and its broker user may read nothing else (README "Security")."""
+    exchange = await _exchanges(channel, topology)
     # Read by the API, which requeues what it cannot apply yet: bounded like render.status
     # (RabbitMQ 4 would otherwise apply its default of 20 and drop), then parked for an operator.
     dead = await _queue(
@@ -144,7 +157,36 @@ async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
             "x-dead-letter-routing-key": STATUS_ROUTING_KEY,
         },
     )
-    await dead.bind(dlx, JOBS_ROUTING_KEY)
+    await dead.bind(topology.dead_letter_exchange, JOBS_ROUTING_KEY)
+    status = await _queue(
+        channel,
+        topology.status_queue,
+        {
+            "x-delivery-limit": topology.status_delivery_limit,
+            "x-dead-letter-exchange": topology.dead_letter_exchange,
+            "x-dead-letter-routing-key": STATUS_ROUTING_KEY,
+        },
+    )
+    status_dead = await _queue(channel, topology.status_dead_queue, {})
+    await status_dead.bind(topology.dead_letter_exchange, STATUS_ROUTING_KEY)
+    return ApiDeclared(exchange=exchange, dead=dead, status=status)
+
+
+async def declare_renderer_side(channel: AbstractChannel, topology: Topology) -> AbstractQueue:
+    """The exchanges, ``render.jobs`` (bound to the jobs exchange) and the retry delay queues;
+    returns the jobs queue. The status and dead-letter queues the renderer publishes to are the
+    API's: ``require_api_side`` waits for them."""
+    exchange = await _exchanges(channel, topology)
+    jobs = await _queue(
+        channel,
+        topology.jobs_queue,
+        {
+            "x-delivery-limit": topology.delivery_limit,
+            "x-dead-letter-exchange": topology.dead_letter_exchange,
+            "x-dead-letter-routing-key": JOBS_ROUTING_KEY,
+        },
+    )
+    await jobs.bind(exchange, JOBS_ROUTING_KEY)
     for seconds, name in zip(topology.retry_delays_seconds, topology.retry_queues, strict=True):
         await _queue(
             channel,
@@ -157,18 +199,31 @@ async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
                 "x-overflow": "reject-publish",
             },
         )
-    status = await _queue(
-        channel,
-        topology.status_queue,
-        {
-            "x-delivery-limit": topology.status_delivery_limit,
-            "x-dead-letter-exchange": topology.dead_letter_exchange,
-            "x-dead-letter-routing-key": STATUS_ROUTING_KEY,
-        },
-    )
-    status_dead = await _queue(channel, topology.status_dead_queue, {})
-    await status_dead.bind(dlx, STATUS_ROUTING_KEY)
-    return Declared(exchange=exchange, jobs=jobs, dead=dead, status=status)
+    return jobs
+
+
+class TopologyMissing(RuntimeError):
+    """A queue the other service declares does not exist yet (it has not started)."""
+
+
+async def require(channel: AbstractChannel, names: tuple[str, ...], declarer: str) -> None:
+    """Check (passively: no permission needed) that ``names`` exist. A missing queue closes
+    ``channel``: use one of its own."""
+    for name in names:
+        try:
+            await channel.declare_queue(name, passive=True)
+        except ChannelNotFoundEntity as exc:
+            raise TopologyMissing(
+                f"queue {name!r} does not exist yet: {declarer} declares it when it starts"
+            ) from exc
+
+
+async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
+    """Declare every exchange and queue (both sides; idempotent): what tests and an operator
+    with full rights use. The services declare their own side only."""
+    api = await declare_api_side(channel, topology)
+    jobs = await declare_renderer_side(channel, topology)
+    return Declared(exchange=api.exchange, jobs=jobs, dead=api.dead, status=api.status)
 
 
 async def delete(channel: AbstractChannel, topology: Topology) -> None:

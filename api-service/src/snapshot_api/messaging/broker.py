@@ -10,14 +10,15 @@ from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from snapshot_shared.topology import Declared, Topology, declare
+from snapshot_shared.topology import ApiDeclared, Topology, declare_api_side
 
 log = logging.getLogger(__name__)
-OnReady = Callable[[AbstractChannel, Declared], Awaitable[None]]
+OnReady = Callable[[AbstractChannel, ApiDeclared], Awaitable[None]]
 
 
 class Broker:
-    """Connects with retries, declares the topology, then runs the ``on_ready`` callbacks.
+    """Connects with retries, declares the API's side of the topology (``render.jobs`` is the
+    renderer's), then runs the ``on_ready`` callbacks.
 
     ``channel`` declares the topology; the callbacks (the consumers) get a channel of their
     own, and the outbox relay opens its own publish channel, so a channel the broker closes
@@ -28,7 +29,7 @@ class Broker:
         self.topology = topology
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
-        self.declared: Declared | None = None
+        self.declared: ApiDeclared | None = None
         self.connected = asyncio.Event()
         self.failed_attempts = 0  # connect/declare attempts that failed before the first success
         self._on_ready: list[OnReady] = []
@@ -63,7 +64,7 @@ class Broker:
             try:
                 connection = await aio_pika.connect_robust(self.url, timeout=5)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                declared = await declare(channel, self.topology)
+                declared = await declare_api_side(channel, self.topology)
                 consume_channel = await connection.channel()
                 for callback in self._on_ready:
                     await callback(consume_channel, declared)

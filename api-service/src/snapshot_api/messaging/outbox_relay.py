@@ -7,7 +7,8 @@ timeout, and settles every row on its own in the same transaction: a confirmed r
 a row the broker refused (unroutable, nacked, the channel closed over it, no confirm while
 others got theirs) counts an attempt; after ``max_attempts``, or at once when it is larger than
 the broker takes, it is parked (kept, marked, for an operator) and its task fails with
-``publish_failed``. A failure the row is not to blame for (the connection lost) counts nothing.
+``publish_failed``. A failure the row is not to blame for (the connection lost, or no
+``render.jobs`` yet because no renderer has declared it) counts nothing.
 A crash between the confirm and the commit re-publishes a job: the renderer treats it as a
 duplicate.
 """
@@ -15,6 +16,7 @@ duplicate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import AMQPChannelError, ChannelInvalidStateError, DeliveryError
 from snapshot_shared.messages import EventError, StatusEvent
-from snapshot_shared.topology import declare
+from snapshot_shared.topology import TopologyMissing, declare_api_side, require
 
 from snapshot_api.background import BackgroundLoop
 from snapshot_api.db import outbox
@@ -40,7 +42,7 @@ BATCH = 100
 class Failure:
     """Why one row was not published; ``kind`` says whether the row is to blame."""
 
-    kind: str  # refused | too_large | channel | timeout | broker
+    kind: str  # refused | too_large | channel | timeout | broker | no_jobs_queue
     error: str
 
     def counts(self, others_published: bool) -> bool:
@@ -131,8 +133,32 @@ class OutboxRelay(BackgroundLoop):
                     alone = Failure("refused", alone.error)
                 outcomes[row["id"]] = alone
         if any(o is not None and o.kind == "refused" for o in outcomes.values()):
-            await self._redeclare()  # a deleted jobs queue is back for the next round
+            await self._redeclare()  # the API's deleted queues are back for the next round
+            if await self._jobs_queue_missing():  # no row is to blame: wait for a renderer
+                outcomes = {
+                    i: Failure("no_jobs_queue", o.error)
+                    if o is not None and o.kind == "refused"
+                    else o
+                    for i, o in outcomes.items()
+                }
         return outcomes
+
+    async def _jobs_queue_missing(self) -> bool:
+        """Whether ``render.jobs`` is missing: the renderers declare it (the API's broker user
+        may not), so until one has started, jobs are unroutable and wait in the outbox."""
+        connection = self.broker.connection
+        if connection is None:
+            return False
+        channel = await connection.channel()  # a failed passive declare closes its channel
+        try:
+            await require(channel, (self.broker.topology.jobs_queue,), "a renderer")
+        except TopologyMissing as exc:
+            log.warning("%s; render jobs wait in the outbox", exc)
+            return True
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        return False
 
     async def _publish(self, exchange: AbstractExchange, row: asyncpg.Record) -> Outcome:
         size = len(row["body"])
@@ -178,7 +204,7 @@ class OutboxRelay(BackgroundLoop):
         try:
             await self._open()
             assert self._channel is not None
-            await declare(self._channel, self.broker.topology)
+            await declare_api_side(self._channel, self.broker.topology)
         except Exception as exc:  # noqa: BLE001 - best effort; the rows count their attempts
             log.warning("could not declare the topology again: %s", exc)
 

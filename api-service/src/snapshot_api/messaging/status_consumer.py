@@ -18,7 +18,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from snapshot_shared.logging import bound
 from snapshot_shared.messages import MessageDecodeError, StatusEvent, decode_event, decode_job
-from snapshot_shared.topology import STATUS_DELIVERY_LIMIT, Declared
+from snapshot_shared.topology import STATUS_DELIVERY_LIMIT, ApiDeclared
 
 from snapshot_api.messaging.dead_letters import dead_job_event, death_reason
 from snapshot_api.metrics import DEAD_LETTERED, STATUS_EVENTS, STATUS_EVENTS_RETRIED
@@ -72,7 +72,7 @@ class StatusConsumer:
         self.prefetch = min(prefetch, pool_size) if pool_size else prefetch
         self.delivery_limit = delivery_limit
 
-    async def attach(self, channel: AbstractChannel, declared: Declared) -> None:
+    async def attach(self, channel: AbstractChannel, declared: ApiDeclared) -> None:
         """Start consuming both queues on ``channel`` (a channel of its own, not the one the
         outbox relay publishes on), once the broker is up."""
         await channel.set_qos(prefetch_count=self.prefetch)

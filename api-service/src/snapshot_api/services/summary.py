@@ -4,6 +4,7 @@ before opening Grafana) and the gauges that ``/metrics`` refreshes at scrape tim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 from snapshot_api.db import outbox
 from snapshot_api.errors import InvalidRequest
@@ -74,20 +76,24 @@ def parse_window(text: str) -> int:
 
 async def queue_stats(broker: Broker) -> dict[str, QueueStats] | None:
     """Depth and consumers of ``render.jobs`` and ``render.jobs.dead``; ``None`` when the broker
-    is down. Keys are the topology names without the queue prefix."""
+    is down, zero for a queue not declared yet (the renderers declare ``render.jobs``). Keys are
+    the topology names without the queue prefix."""
     if broker.connection is None or not broker.is_up:
         return None
     topology = broker.topology
     out: dict[str, QueueStats] = {}
-    # A channel of its own: a failed passive declare closes the channel it ran on.
-    channel = await broker.connection.channel()
-    try:
-        for name in (topology.jobs_queue, topology.dead_queue):
+    for name in (topology.jobs_queue, topology.dead_queue):
+        # A channel of its own: a failed passive declare closes the channel it ran on.
+        channel = await broker.connection.channel()
+        try:
             result = (await channel.declare_queue(name, passive=True)).declaration_result
-            label = name.removeprefix(topology.prefix)
-            out[label] = QueueStats(name, result.message_count or 0, result.consumer_count or 0)
-    finally:
-        await channel.close()
+            stats = QueueStats(name, result.message_count or 0, result.consumer_count or 0)
+        except ChannelNotFoundEntity:  # render.jobs before any renderer declared it
+            stats = QueueStats(name, 0, 0)
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        out[name.removeprefix(topology.prefix)] = stats
     return out
 
 
