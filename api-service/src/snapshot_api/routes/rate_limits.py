@@ -14,6 +14,7 @@ from snapshot_api.services import rate_limit_overrides
 
 router = APIRouter(prefix="/api/v1/admin/users/{user_id}/rate-limits", tags=["admin"])
 ADMIN = problem_responses(401, 403, 422, 503)
+ADMIN_WRITE = problem_responses(400, 401, 403, 422, 503)  # a body that is not JSON: 400
 UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s/\x00-\x1f\x7f-\x9f]+$")]
 
 
@@ -31,7 +32,7 @@ async def get_rate_limits(
     return await rate_limit_overrides.read(pool, request.app.state.rate_limiter, user_id)
 
 
-@router.put("", response_model=RateLimitsOut, responses=ADMIN)
+@router.put("", response_model=RateLimitsOut, responses=ADMIN_WRITE)
 async def put_rate_limits(
     user_id: UserId, body: RateLimitsPut, actor: ActorDep, pool: PoolDep, request: Request
 ) -> dict[str, Any]:
