@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from snapshot_shared.pdf_identity import identifier, read_content_hash
+from snapshot_shared.pdf_identity import identifier, is_of, read_content_hash
 from support.pdf import fake_pdf
 
 HASH = hashlib.sha256(b"content").hexdigest()
@@ -41,7 +41,7 @@ def test_a_cross_reference_stream_dictionary_is_read(tmp_path: Path) -> None:
         b"%PDF-1.7\nno trailer at all\n%%EOF\n",
         fake_pdf(HASH).replace(b"startxref\n9", b"startxref\n999999"),  # beyond the end
         fake_pdf(HASH.upper()),  # not the renderer's form
-        fake_pdf(HASH[:32]),  # the old, shorter identifier
+        fake_pdf(HASH[:40]),  # neither the whole hash nor the old prefix
         fake_pdf(HASH) + b"appended junk",  # %%EOF is no longer the end
     ],
 )
@@ -53,3 +53,11 @@ def test_identifier_refuses_what_is_not_a_content_hash() -> None:
     assert identifier(HASH) == HASH.encode()
     with pytest.raises(ValueError):
         identifier("../etc")
+
+
+def test_the_prefix_older_renderers_wrote_still_names_its_content(tmp_path: Path) -> None:
+    """PDFs stored before the upgrade carry the first 32 hex digits: still served."""
+    found = read(tmp_path, fake_pdf(HASH[:32]))
+    assert found == HASH[:32] and is_of(found, HASH)
+    assert not is_of(found, hashlib.sha256(b"other").hexdigest())
+    assert is_of(HASH, HASH) and not is_of(None, HASH) and not is_of(HASH[:31], HASH)

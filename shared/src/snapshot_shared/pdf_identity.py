@@ -10,8 +10,10 @@ before ``startxref``. So reading it costs two small ``pread`` calls whatever the
 and nothing else of the file is parsed.
 
 The reader is strict on purpose: it accepts only the form the renderer writes (a literal string
-of 64 lowercase hex digits), and answers ``None`` for anything else, which the API treats as
-"not a PDF of this content".
+of lowercase hex digits), and answers ``None`` for anything else, which the API treats as "not a
+PDF of this content". Renderers before issue 13 wrote the first 32 hex digits of the content
+hash there; ``is_of`` accepts those too, so PDFs stored before an upgrade are still served
+without a re-render (a 128-bit prefix of SHA-256: no one can make other content match it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ TAIL_BYTES = 1024  # ``startxref``, its offset and ``%%EOF``; a classic trailer 
 DICT_BYTES = 4096  # the cross-reference stream's dictionary (about 200 bytes when written)
 _STARTXREF = re.compile(rb"startxref\s+(\d{1,20})\s+%%EOF\s*\Z")
 _XREF_STREAM = re.compile(rb"\d+\s+\d+\s+obj\s*<<")
-_ID = re.compile(rb"/ID\s*\[\s*\(([0-9a-f]{64})\)")
+_ID = re.compile(rb"/ID\s*\[\s*\(([0-9a-f]{64}|[0-9a-f]{32})\)")
+LEGACY_DIGITS = 32
 
 
 def identifier(content_hash: str) -> bytes:
@@ -61,3 +64,13 @@ def read_content_hash(fd: int, size: int) -> str | None:
         return None
     found = _ID.search(trailer)
     return found.group(1).decode("ascii") if found else None
+
+
+def is_of(found: str | None, content_hash: str) -> bool:
+    """Whether ``found`` (from ``read_content_hash``) names ``content_hash``: all of it, or
+    the 32-digit prefix that renderers before issue 13 wrote."""
+    if found is None:
+        return False
+    return found == content_hash or (
+        len(found) == LEGACY_DIGITS and content_hash[:LEGACY_DIGITS] == found
+    )

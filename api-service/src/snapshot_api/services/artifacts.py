@@ -37,7 +37,7 @@ from io import BufferedReader
 from pathlib import Path
 
 from snapshot_shared import store
-from snapshot_shared.pdf_identity import read_content_hash
+from snapshot_shared.pdf_identity import is_of, read_content_hash
 
 from snapshot_api.metrics import ARTIFACTS_REFUSED
 
@@ -115,7 +115,7 @@ class VerifiedFiles:
                 self._seen.move_to_end(entry)
                 return
             self.hashed += 1
-        if read_content_hash(file.fileno(), st.st_size) != expected.content_hash:
+        if not is_of(read_content_hash(file.fileno(), st.st_size), expected.content_hash):
             raise Refused("content_hash")
         file.seek(0)
         if hashlib.file_digest(file, "sha256").hexdigest() != expected.sha256:
