@@ -18,7 +18,7 @@ import aio_pika
 import asyncpg
 import pytest
 import pytest_asyncio
-from snapshot_api.services import artifacts
+from snapshot_api.services import artifacts, downloads
 from snapshot_shared import store
 from snapshot_shared.messages import Artifact, StatusEvent, encode
 from support.api import Api, running_api, settings_for
@@ -215,3 +215,31 @@ async def test_a_file_swapped_after_verification_is_checked_again(
     r = await _download(api, dave)
     assert r.status_code == 503 and r.json()["code"] == "artifact_missing", r.status_code
     assert (await _download(api, erin)).content == erin_pdf  # Erin's own is untouched
+
+
+async def test_the_file_sent_is_the_file_verified_even_if_the_path_changes_in_between(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store entry is replaced right after the check and before a byte is sent (the use
+    mark is touched in between): the answer is still the verified file, never a re-open."""
+    frank, frank_artifact, frank_pdf = await _completed_with_stored_pdf(api, "frank")
+    _, _, grace_pdf = await _completed_with_stored_pdf(api, "grace")
+    path = store.pdf_path(api.settings.store_dir, frank_artifact.key)
+    touch = downloads.USES.touch
+
+    def swap_then_touch(uses: Any, key: str) -> None:
+        if key == frank_artifact.key:
+            swapped = path.with_name(".swap.tmp")
+            swapped.write_bytes(grace_pdf)
+            swapped.replace(path)
+        touch(uses, key)
+
+    monkeypatch.setattr(downloads.USES, "touch", swap_then_touch)
+    r = await _download(api, frank)
+    assert r.status_code == 200 and r.content == frank_pdf, r.content[-120:]
+    monkeypatch.setattr(downloads.USES, "touch", touch)
+    path.write_bytes(frank_pdf)
+    r = await _download(api, frank, Range="bytes=0-9,-100")  # multipart, from the fd too
+    assert r.status_code == 206 and r.headers["content-type"].startswith("multipart/byteranges")
+    assert frank_pdf[-100:] in r.content and frank_pdf[:10] in r.content
+    assert frank["content_hash"].encode() in r.content  # the tail names Frank's content
