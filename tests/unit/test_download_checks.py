@@ -87,6 +87,7 @@ def test_another_contents_pdf_with_the_right_digest_is_refused(tmp_path: Path) -
 def test_a_missing_or_resized_file_is_refused(tmp_path: Path) -> None:
     files = VerifiedFiles(settle_seconds=0)
     assert check(files, tmp_path) == "missing"
+    assert check(files, tmp_path / "no-store-yet") == "missing"
     written(tmp_path)
     assert check(files, tmp_path, Expected(KEY, len(PDF) + 1, EXPECTED.sha256, CONTENT)) == "size"
     assert files.hashed == 0

@@ -69,7 +69,10 @@ def open_nofollow(root: Path, key: str) -> BufferedReader:
     """Open ``key``'s PDF for reading, refusing symlinks below ``root`` and non-regular files
     (blocking). Raises ``Refused`` (``missing``, ``symlink``, ``not_regular``)."""
     parts = store.pdf_path(root, key).relative_to(root).parts
-    fd = os.open(root, _ROOT_FLAGS)
+    try:
+        fd = os.open(root, _ROOT_FLAGS)
+    except FileNotFoundError:
+        raise Refused("missing") from None
     try:
         for part in parts[:-1]:
             parent, fd = fd, os.open(part, _DIR_FLAGS, dir_fd=fd)
