@@ -11,15 +11,15 @@ import uuid
 
 import asyncpg
 import pytest
-from snapshot_api.services import downloads
+from snapshot_api.services import artifacts
 from snapshot_api.services.tasks import apply_event
 from snapshot_shared import store
 from snapshot_shared.messages import Artifact, StatusEvent
 from support.api import running_api, settings_for
+from support.pdf import fake_pdf
 from support.waiting import until
 
 NO_BROKER = "amqp://guest:guest@127.0.0.1:1/"  # jobs stay in the outbox: nothing consumes them
-PDF = b"%PDF-1.7\n" + b"x" * 5000 + b"\n%%EOF\n"
 
 
 @pytest.fixture
@@ -38,11 +38,17 @@ async def db(database_url):
         await conn.close()
 
 
-async def completed_snapshot(api, db, key: str) -> str:
-    """A completed snapshot whose artifact is ``key``; returns its download URL."""
+async def completed_snapshot(api, db, key: str, store_it: bool = True) -> tuple[str, bytes]:
+    """A completed snapshot whose artifact is ``key`` (its PDF stored there unless
+    ``store_it`` is false); returns its download URL and its PDF."""
     room = await api.room("olivia", "Store room")
     await api.post_messages(room, ["one"])
     body = (await api.snapshot(room)).json()
+    pdf = fake_pdf(body["content_hash"], filler=b"x" * 5000)
+    if store_it:
+        path = store.pdf_path(api.settings.store_dir, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pdf)
     event = StatusEvent(
         task_id=body["task_id"],
         snapshot_id=body["snapshot_id"],
@@ -52,11 +58,11 @@ async def completed_snapshot(api, db, key: str) -> str:
         cache="miss",
         at=dt.datetime.now(dt.UTC),
         artifact=Artifact(
-            key=key, bytes=len(PDF), pages=1, pdf_sha256=hashlib.sha256(PDF).hexdigest()
+            key=key, bytes=len(pdf), pages=1, pdf_sha256=hashlib.sha256(pdf).hexdigest()
         ),
     )
     assert await apply_event(db, event)
-    return f"/api/v1/snapshots/{body['snapshot_id']}/download"
+    return f"/api/v1/snapshots/{body['snapshot_id']}/download", pdf
 
 
 async def lock_waiters(db, count: int) -> bool:
@@ -80,7 +86,7 @@ async def open_tasks(db, url: str) -> int:
 
 
 async def test_concurrent_downloads_of_a_missing_pdf_enqueue_one_rerender(api, db):
-    url = await completed_snapshot(api, db, hashlib.sha256(b"gone").hexdigest())
+    url, _ = await completed_snapshot(api, db, hashlib.sha256(b"gone").hexdigest(), False)
     assert await open_tasks(db, url) == 0
     headers = api.auth("olivia")
 
@@ -104,18 +110,15 @@ async def test_concurrent_downloads_of_a_missing_pdf_enqueue_one_rerender(api, d
 
 async def test_a_download_of_a_present_pdf_enqueues_nothing(api, db):
     key = hashlib.sha256(b"present").hexdigest()
-    path = store.pdf_path(api.settings.store_dir, key)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(PDF)
-    url = await completed_snapshot(api, db, key)
+    url, pdf = await completed_snapshot(api, db, key)
 
     assert store.last_use(store.uses_root(api.settings.store_dir), key) is None
 
     r = await api.client.get(url, headers=api.auth("olivia"))
     part = await api.client.get(url, headers={**api.auth("olivia"), "Range": "bytes=0-7"})
 
-    assert r.status_code == 200 and r.content == PDF
-    assert part.status_code == 206 and part.content == PDF[:8]
+    assert r.status_code == 200 and r.content == pdf
+    assert part.status_code == 206 and part.content == pdf[:8]
     assert await open_tasks(db, url) == 0
     # the download counts as a use for the renderers' LRU eviction
     assert store.last_use(store.uses_root(api.settings.store_dir), key) is not None
@@ -124,27 +127,25 @@ async def test_a_download_of_a_present_pdf_enqueues_nothing(api, db):
 async def test_range_requests_hash_the_pdf_once_and_a_later_corruption_is_caught(
     api, db, monkeypatch
 ):
-    monkeypatch.setattr(downloads.VERIFIED, "settle_seconds", 0)  # the file was just written
+    monkeypatch.setattr(artifacts.VERIFIED, "settle_seconds", 0)  # the file was just written
     key = hashlib.sha256(b"ranges").hexdigest()
+    url, pdf = await completed_snapshot(api, db, key)
     path = store.pdf_path(api.settings.store_dir, key)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(PDF)
     os.utime(path, (1_000_000, 1_000_000))  # so that any later write moves the mtime
-    url = await completed_snapshot(api, db, key)
     headers = api.auth("olivia")
-    hashed = downloads.VERIFIED.hashed
+    hashed = artifacts.VERIFIED.hashed
 
     for start in range(0, 4000, 1000):
         part = await api.client.get(
             url, headers={**headers, "Range": f"bytes={start}-{start + 99}"}
         )
-        assert part.status_code == 206 and part.content == PDF[start : start + 100]
+        assert part.status_code == 206 and part.content == pdf[start : start + 100]
 
-    assert downloads.VERIFIED.hashed == hashed + 1
+    assert artifacts.VERIFIED.hashed == hashed + 1
     with path.open("r+b") as f:  # bit rot through the file system: same size, same inode
         f.seek(2000)
         f.write(b"!")
     broken = await api.client.get(url, headers={**headers, "Range": "bytes=0-99"})
     assert broken.status_code == 503 and broken.json()["code"] == "artifact_missing"
-    assert downloads.VERIFIED.hashed == hashed + 2
+    assert artifacts.VERIFIED.hashed == hashed + 2
     assert await open_tasks(db, url) == 1  # re-rendered from the stored payload

@@ -18,6 +18,7 @@ from snapshot_shared import store
 from snapshot_shared.hashing import canonical_json, content_hash
 from snapshot_shared.messages import Artifact, EventError, StatusEvent, decode_job, encode
 from support.api import running_api, settings_for
+from support.pdf import fake_pdf
 from support.services import AMQP_URL
 from support.waiting import next_message, until
 
@@ -141,7 +142,7 @@ async def test_status_events_move_the_task_forward_only_and_serve_the_pdf(api, c
     r = await api.client.get(f"/api/v1/tasks/{body['task_id']}", headers=api.auth("olivia"))
     assert r.headers["retry-after"] == "1"
 
-    pdf = b"%PDF-1.7\n" + b"x" * 5000 + b"\n%%EOF\n"
+    pdf = fake_pdf(body["content_hash"], filler=b"x" * 5000)
     key = hashlib.sha256(b"render-key").hexdigest()
     path = store.pdf_path(api.settings.store_dir, key)
     path.parent.mkdir(parents=True)

@@ -18,9 +18,10 @@ import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from snapshot_shared.messages import Artifact, StatusEvent, encode
+from snapshot_shared.messages import StatusEvent, encode
 from snapshot_shared.topology import Topology, TopologyConflict, declare
 from support.api import Api, running_api, settings_for
+from support.pdf import stored_fake_pdf
 from support.services import AMQP_URL, delete_topology, unique
 from support.waiting import next_message, until
 
@@ -114,7 +115,9 @@ async def send_status(channel: AbstractChannel, api: Api, body: bytes) -> None:
     )
 
 
-def completed_event(task: dict[str, Any]) -> bytes:
+def completed_event(api: Api, task: dict[str, Any]) -> bytes:
+    """The task's ``completed`` event, its artifact (a stand-in PDF of its content) stored."""
+    artifact, _ = stored_fake_pdf(api.settings.store_dir, task["content_hash"])
     event = StatusEvent(
         task_id=task["task_id"],
         snapshot_id=task["snapshot_id"],
@@ -123,7 +126,7 @@ def completed_event(task: dict[str, Any]) -> bytes:
         phase="completed",
         cache="miss",
         render_ms=10.0,
-        artifact=Artifact(key="ab" * 32, bytes=1000, pages=1, pdf_sha256="cd" * 32),
+        artifact=artifact,
         at=dt.datetime.now(dt.UTC),
     )
     return encode(event)[0]
@@ -159,7 +162,7 @@ async def test_a_transient_database_error_requeues_the_event_until_it_applies(
     task = await new_task(api)
     before = await faults.hits()
     await faults.raise_(sqlstate)
-    await send_status(channel, api, completed_event(task))
+    await send_status(channel, api, completed_event(api, task))
 
     async def retried() -> int | None:
         hits = await faults.hits() - before
@@ -188,7 +191,7 @@ async def test_an_event_the_database_refuses_as_invalid_is_dead_lettered_at_once
 ) -> None:
     task = await new_task(api)
     await faults.raise_("22P02")  # invalid_text_representation: no retry can help
-    body = completed_event(task)
+    body = completed_event(api, task)
     await send_status(channel, api, body)
     dead = await channel.get_queue(api.settings.topology.status_dead_queue)
     message = await next_message(dead)

@@ -17,8 +17,9 @@ import aio_pika
 import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from snapshot_shared.messages import Artifact, StatusEvent, encode
+from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
+from support.pdf import stored_fake_pdf
 from support.services import (
     AMQP_URL,
     create_database,
@@ -94,7 +95,7 @@ async def complete(
         progress=100,
         cache=cache,
         render_ms=ms,
-        artifact=Artifact(key="ab" * 32, bytes=1000, pages=1, pdf_sha256="cd" * 32),
+        artifact=stored_fake_pdf(api.settings.store_dir, task["content_hash"])[0],
         at=dt.datetime.now(dt.UTC),
     )
     body, _ = encode(event)

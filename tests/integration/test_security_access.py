@@ -15,10 +15,10 @@ import httpx
 import pytest
 import pytest_asyncio
 from support.api import Api, running_api, settings_for
+from support.pdf import fake_pdf
 from support.security import (
     ADMIN,
     EDITOR,
-    FAKE_PDF,
     OWNER,
     STRANGER,
     VIEWER,
@@ -239,7 +239,8 @@ async def test_endpoint_answers_and_audits_each_role(env: Env, endpoint: Endpoin
         if expected_rows and expected_rows[0][0] == "admin.room_access":
             assert rows[0]["room_id"] is not None
     if "/download" in endpoint.path and status == 200:
-        assert r.content == FAKE_PDF and r.headers["content-type"] == "application/pdf"
+        pdf = fake_pdf(env.world.content_hash)
+        assert r.content == pdf and r.headers["content-type"] == "application/pdf"
 
 
 async def test_the_matrix_covers_every_documented_operation(env: Env):

@@ -13,10 +13,10 @@ import pytest
 import pytest_asyncio
 from support.api import Api, running_api, settings_for
 from support.metrics import sample
+from support.pdf import fake_pdf
 from support.security import (
     ADMIN,
     EDITOR,
-    FAKE_PDF,
     OWNER,
     STRANGER,
     VIEWER,
@@ -67,7 +67,8 @@ async def test_a_removed_member_gets_404_at_once_downloads_included(api: Api, da
         r = await api.client.get(path, headers=api.auth(VIEWER))
         assert r.status_code == 200, (path, r.status_code)
     download = _paths(room, accepted)[4]
-    assert (await api.client.get(download, headers=api.auth(VIEWER))).content == FAKE_PDF
+    pdf = fake_pdf(accepted["content_hash"])
+    assert (await api.client.get(download, headers=api.auth(VIEWER))).content == pdf
     rid = request_id()
     r = await api.client.delete(
         f"/api/v1/rooms/{room}/members/{VIEWER}",
@@ -78,7 +79,7 @@ async def test_a_removed_member_gets_404_at_once_downloads_included(api: Api, da
         assert_problem(await api.client.get(path, headers=api.auth(VIEWER)), 404, "not_found")
     # The others keep their access; the removal is audited with whom and which role.
     r = await api.client.get(download, headers=api.auth(EDITOR))
-    assert r.status_code == 200 and r.content == FAKE_PDF
+    assert r.status_code == 200 and r.content == pdf
     (row,) = await audit_rows(database_url, rid)
     assert (row["actor"], row["action"], row["outcome"]) == (OWNER, "member.remove", "removed")
     assert (str(row["room_id"]), row["subject"]) == (room, VIEWER)
@@ -245,4 +246,4 @@ async def test_a_deleted_room_is_gone_for_everyone_and_late_events_are_no_ops(
     r = await api.client.get(
         f"/api/v1/snapshots/{other_accepted['snapshot_id']}/download", headers=api.auth(VIEWER)
     )
-    assert r.status_code == 200 and r.content == FAKE_PDF
+    assert r.status_code == 200 and r.content == fake_pdf(other_accepted["content_hash"])

@@ -20,11 +20,11 @@ from snapshot_shared import store
 from snapshot_shared.messages import Artifact, StatusEvent, encode
 
 from support.api import Api, running_api, settings_for
+from support.pdf import fake_pdf
 from support.services import AMQP_URL
 from support.waiting import until
 
 OWNER, EDITOR, VIEWER, STRANGER, ADMIN = "olivia", "eddie", "vera", "mallory", "ada"
-FAKE_PDF = b"%PDF-1.7\n" + b"0" * 4000 + b"\n%%EOF\n"
 # What no problem document may contain: tracebacks, SQL, file system paths, driver names.
 LEAKS = re.compile(
     r"Traceback|File \"|\.py\b|/work/|/usr/|/tmp/|site-packages|asyncpg|psycopg|"
@@ -43,6 +43,7 @@ class World:
     other_room: str
     other_snapshot: str
     other_task: str
+    content_hash: str  # of ``snapshot``: its download is ``fake_pdf(content_hash)``
 
 
 async def build_world(api: Api) -> World:
@@ -65,15 +66,17 @@ async def build_world(api: Api) -> World:
         other_room,
         other.json()["snapshot_id"],
         other.json()["task_id"],
+        created.json()["content_hash"],
     )
 
 
 async def complete(api: Api, accepted: dict[str, Any], user: str = OWNER) -> None:
-    """Finish a snapshot the way a renderer would: a PDF in the store, a ``completed`` event."""
+    """Finish a snapshot the way a renderer would: a PDF carrying its content hash in the store
+    (``fake_pdf``), then a ``completed`` event."""
     key = hashlib.sha256(accepted["content_hash"].encode() + b"|test").hexdigest()
     path = store.pdf_path(api.settings.store_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(FAKE_PDF)
+    path.write_bytes(fake_pdf(accepted["content_hash"]))
     await publish_completed(api, accepted, key)
 
     async def done() -> bool:
@@ -83,8 +86,12 @@ async def complete(api: Api, accepted: dict[str, Any], user: str = OWNER) -> Non
     await until(done, what="the snapshot to complete")
 
 
-async def publish_completed(api: Api, accepted: dict[str, Any], key: str) -> None:
-    """Publish the ``completed`` event a renderer would send for ``FAKE_PDF`` under ``key``."""
+async def publish_completed(
+    api: Api, accepted: dict[str, Any], key: str, pdf: bytes | None = None
+) -> None:
+    """Publish the ``completed`` event a renderer would send for ``pdf`` (by default
+    ``fake_pdf`` of the snapshot's content) stored under ``key``; anyone on the broker can."""
+    pdf = fake_pdf(accepted["content_hash"]) if pdf is None else pdf
     event = StatusEvent(
         task_id=accepted["task_id"],
         snapshot_id=accepted["snapshot_id"],
@@ -94,9 +101,9 @@ async def publish_completed(api: Api, accepted: dict[str, Any], key: str) -> Non
         cache="miss",
         artifact=Artifact(
             key=key,
-            bytes=len(FAKE_PDF),
+            bytes=len(pdf),
             pages=1,
-            pdf_sha256=hashlib.sha256(FAKE_PDF).hexdigest(),
+            pdf_sha256=hashlib.sha256(pdf).hexdigest(),
         ),
         at=dt.datetime.now(dt.UTC),
     )

@@ -68,6 +68,23 @@ async def test_read_returns_what_was_written(store: DiskStore) -> None:
     assert await store.read(key_of("missing")) is None
 
 
+async def test_a_symlink_at_an_entry_is_not_followed_but_dropped(
+    store: DiskStore, tmp_path: Path
+) -> None:
+    """An intact copy linked from outside the store: read through the link, it would pass
+    every check, but the API refuses to serve a link, so the entry must be rewritten."""
+    key, item = key_of("a"), entry()
+    await store.write(key, item)
+    outside = tmp_path / "outside.pdf"
+    pdf_file = pdf_path(store.root, key)
+    pdf_file.replace(outside)
+    pdf_file.symlink_to(outside)
+
+    assert await store.read(key) is None
+    assert not pdf_file.is_symlink() and not pdf_file.exists()
+    assert outside.read_bytes() == item.pdf  # the link's target is left alone
+
+
 async def test_flipped_byte_is_detected_and_the_entry_dropped(store: DiskStore) -> None:
     key, item = key_of("a"), entry()
     await store.write(key, item)

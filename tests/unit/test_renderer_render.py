@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from pypdf import PdfReader
 from snapshot_renderer.errors import BadJob
 from snapshot_renderer.render import worker
 from snapshot_renderer.render.pool import RenderPool
+from snapshot_shared.hashing import content_hash
 from snapshot_shared.messages import RenderOptions
+from snapshot_shared.pdf_identity import read_content_hash
 
 HOSTILE = (
     '<script>alert("x")</script><img src="file:///etc/passwd">'
@@ -88,6 +91,28 @@ def test_same_input_gives_identical_bytes() -> None:
 
     assert first == second
     assert other != first
+
+
+def test_the_pdf_carries_its_content_hash_where_the_api_reads_it(tmp_path: Path) -> None:
+    """The API binds a stored PDF to a snapshot by this value (``pdf_identity``), read from
+    the trailer alone; any reader sees it as the document's permanent /ID."""
+    data, opts = payload(), options()
+    pdf, _ = worker.render_pdf(data, opts, "snapshot")
+    path = tmp_path / "a.pdf"
+    path.write_bytes(pdf)
+
+    with path.open("rb") as f:
+        found = read_content_hash(f.fileno(), len(pdf))
+    assert found == content_hash(data, opts, "snapshot")
+    assert PdfReader(io.BytesIO(pdf)).trailer["/ID"][0] == found
+    other, _ = worker.render_pdf(payload(), options(title="Other"), "snapshot")
+    path.write_bytes(other)
+    with path.open("rb") as f:
+        assert (
+            read_content_hash(f.fileno(), len(other))
+            == content_hash(payload(), options(title="Other"), "snapshot")
+            != found
+        )
 
 
 def test_color_emoji_give_identical_bytes_at_any_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,7 +40,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_message_bytes=settings.outbox_max_message_bytes,
     )
     consumer = StatusConsumer(
-        pool, settings.status_prefetch, settings.delivery_limit, settings.db_pool_max
+        pool,
+        settings.store_dir,
+        settings.status_prefetch,
+        settings.delivery_limit,
+        settings.db_pool_max,
     )
     broker.on_ready(consumer.attach)
     reaper = Reaper(pool, settings.reaper_interval_seconds)

@@ -94,6 +94,22 @@ OUTBOX_PARKED = Counter(
     "snapshot_api_outbox_parked_total",
     "Outbox rows parked after too many failed publishes (their task fails publish_failed)",
 )
+ARTIFACTS_REFUSED = Counter(
+    "snapshot_api_artifacts_refused_total",
+    "Stored PDFs refused as a snapshot's artifact, at a completed event or a download, by"
+    " reason (missing, symlink, not_regular, unreadable, size, sha256, content_hash, none)",
+    ["stage", "reason"],
+)
+ARTIFACT_REFUSAL_REASONS = (
+    "missing",
+    "symlink",
+    "not_regular",
+    "unreadable",
+    "size",
+    "sha256",
+    "content_hash",
+    "none",
+)
 PROBLEMS = Counter("snapshot_api_problems_total", "Problem answers by code", ["code"])
 
 
@@ -106,6 +122,9 @@ def _initialise_series() -> None:
             STATUS_EVENTS.labels(event=event, applied=applied)
     for outcome in ("requeued", "dead_lettered"):
         STATUS_EVENTS_RETRIED.labels(outcome=outcome)
+    for stage in ("event", "download"):
+        for reason in ARTIFACT_REFUSAL_REASONS:
+            ARTIFACTS_REFUSED.labels(stage=stage, reason=reason)
     for layer in CACHE_LAYERS:
         TASK_LATENCY.labels(outcome="completed", cache=layer)
 

@@ -20,6 +20,10 @@ SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
 FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
 WHERE t.id = $1 AND s.deleted_at IS NULL
 """
+CONTENT_HASH = """
+SELECT s.content_hash FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
+WHERE t.id = $1 AND t.snapshot_id = $2
+"""
 OPEN_FOR_SNAPSHOT = """
 SELECT id FROM tasks WHERE snapshot_id = $1 AND status IN ('queued', 'rendering')
 ORDER BY created_at DESC LIMIT 1 FOR UPDATE
@@ -111,6 +115,12 @@ async def apply_event(
         v.get("snapshot_error_message"),
     )
     return row
+
+
+async def content_hash_of(conn: Conn, task_id: UUID, snapshot_id: UUID) -> str | None:
+    """The content hash of the task's snapshot, or ``None`` for an unknown task."""
+    found: str | None = await conn.fetchval(CONTENT_HASH, task_id, snapshot_id)
+    return found
 
 
 async def open_for_snapshot(conn: asyncpg.Connection, snapshot_id: UUID) -> UUID | None:

@@ -1,6 +1,8 @@
 """Consumers of ``render.status`` (renderer events) and ``render.jobs.dead`` (poison jobs).
 
-Each event is applied in its own transaction and acknowledged only after the commit. When it
+Each event is applied in its own transaction and acknowledged only after the commit. A
+``completed`` event whose artifact is not its snapshot's PDF in the store is acknowledged and
+ignored (``services.tasks.accept_event``). When it
 cannot be applied, the event goes back to the queue after a capped, growing pause (the quorum
 queue's ``x-delivery-count`` says how often it came back already), so a database that is down,
 full, read-only or restarting loses nothing; the queue's delivery limit bounds the retries of an
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -23,7 +26,7 @@ from snapshot_shared.topology import STATUS_DELIVERY_LIMIT, ApiDeclared
 from snapshot_api.messaging.dead_letters import dead_job_event, death_reason
 from snapshot_api.metrics import DEAD_LETTERED, STATUS_EVENTS, STATUS_EVENTS_RETRIED
 from snapshot_api.problems import DATABASE_DOWN
-from snapshot_api.services.tasks import apply_event
+from snapshot_api.services.tasks import accept_event
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_SECONDS = 0.2
@@ -65,9 +68,15 @@ def retry_pause(message: AbstractIncomingMessage) -> float:
 
 class StatusConsumer:
     def __init__(
-        self, pool: asyncpg.Pool, prefetch: int, delivery_limit: int, pool_size: int | None = None
+        self,
+        pool: asyncpg.Pool,
+        store_dir: Path,
+        prefetch: int,
+        delivery_limit: int,
+        pool_size: int | None = None,
     ) -> None:
         self.pool = pool
+        self.store_dir = store_dir  # completed events are checked against the stored PDF
         # Each event in flight holds a pool connection: more would only wait for one.
         self.prefetch = min(prefetch, pool_size) if pool_size else prefetch
         self.delivery_limit = delivery_limit
@@ -109,8 +118,7 @@ class StatusConsumer:
         request_id = (message.headers or {}).get("x-request-id")
         with bound(task_id=str(event.task_id), request_id=request_id):
             try:
-                async with self.pool.acquire() as conn:
-                    changed = await apply_event(conn, event)
+                changed = await accept_event(self.pool, self.store_dir, event)
             except asyncio.CancelledError:
                 raise
             except PERMANENT as exc:

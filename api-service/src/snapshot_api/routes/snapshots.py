@@ -115,18 +115,17 @@ async def download(
         "Cache-Control": "private, max-age=0, must-revalidate",
         "Content-Disposition": found.content_disposition,
     }
-    if _matches(request.headers.get("if-none-match"), found.etag):
-        return Response(status_code=304, headers=headers)
-    check_range(
-        request.headers.get("range"), request.headers.get("if-range"), found.etag, found.size
-    )
-    return PdfFile(
-        found.path,
-        media_type="application/pdf",
-        headers=headers,
-        content_disposition_type="attachment",
-        filename=None,
-    )
+    try:
+        if _matches(request.headers.get("if-none-match"), found.etag):
+            found.close()
+            return Response(status_code=304, headers=headers)
+        check_range(
+            request.headers.get("range"), request.headers.get("if-range"), found.etag, found.size
+        )
+    except BaseException:
+        found.close()
+        raise
+    return PdfFile(found.file, found.stat, headers=headers)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

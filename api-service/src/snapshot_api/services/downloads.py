@@ -1,12 +1,9 @@
 """Downloads: the PDF of a completed snapshot, read from the shared store.
 
-A PDF is verified against its ``pdf_sha256`` before it is served, but not on every request (a
-player's Range requests would each re-hash the whole file): ``VerifiedFiles`` remembers the
-verified identity of each file, (device, inode, size, mtime, ctime) in nanoseconds, and hashes
-again whenever any of them differs. The store replaces files by rename (a new inode), and
-any write in place moves mtime and ctime, which user space cannot set back. File timestamps
-are coarse (a kernel tick), so a write within the same tick as the last change could go
-unseen: files changed less than ``settle_seconds`` ago are hashed on every request.
+The PDF is opened once (no symlinks, a regular file), verified on that descriptor (its size,
+``pdf_sha256`` and the content hash it carries; ``services.artifacts``, which also spares the
+Range requests of one file a re-hash each) and the response streams from the same descriptor:
+the file served is the file verified, whatever happens to the path meanwhile.
 
 Each served download touches the PDF's use mark (at most once a minute per key and process),
 so the renderers' LRU eviction sees downloads as uses.
@@ -15,7 +12,6 @@ so the renderers' LRU eviction sees downloads as uses.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -24,6 +20,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 from urllib.parse import quote
 from uuid import UUID
@@ -33,7 +30,7 @@ from snapshot_shared import store
 
 from snapshot_api.db import audit
 from snapshot_api.errors import ArtifactMissing, NotReady
-from snapshot_api.services import render_jobs
+from snapshot_api.services import artifacts, render_jobs
 from snapshot_api.services.access import Actor
 from snapshot_api.services.queries import visible_snapshot
 from snapshot_api.settings import Settings
@@ -43,54 +40,24 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Download:
-    path: Path
+    """A verified PDF, open: whoever takes it closes ``file`` (``PdfFile`` does once sent)."""
+
+    file: BufferedReader
+    stat: os.stat_result
     etag: str
     filename: str
-    size: int
+
+    @property
+    def size(self) -> int:
+        return self.stat.st_size
+
+    def close(self) -> None:
+        self.file.close()
 
     @property
     def content_disposition(self) -> str:
         ascii_name = self.filename.encode("ascii", "ignore").decode() or "snapshot.pdf"
         return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(self.filename)}"
-
-
-_Identity = tuple[int, int, int, int, int]
-
-
-class VerifiedFiles:
-    """Which stored PDFs were hashed and found intact, by their file-system identity."""
-
-    def __init__(self, capacity: int = 4096, settle_seconds: float = 2.0) -> None:
-        self.capacity = capacity
-        self.settle_seconds = settle_seconds
-        self.hashed = 0  # files hashed so far (for tests and curiosity)
-        self._seen: OrderedDict[Path, tuple[_Identity, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def intact(self, path: Path, size: int, sha256: str) -> bool:
-        """Whether ``path`` is exactly the rendered PDF (blocking)."""
-        try:
-            with path.open("rb") as f:
-                st = os.fstat(f.fileno())
-                if st.st_size != size:
-                    return False
-                ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                with self._lock:
-                    if self._seen.get(path) == (ident, sha256):
-                        self._seen.move_to_end(path)
-                        return True
-                    self.hashed += 1
-                if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
-                    return False
-        except FileNotFoundError:
-            return False
-        if time.time() - st.st_ctime_ns / 1e9 > self.settle_seconds:
-            with self._lock:
-                self._seen[path] = (ident, sha256)
-                self._seen.move_to_end(path)
-                while len(self._seen) > self.capacity:
-                    self._seen.popitem(last=False)
-        return True
 
 
 class UseMarks:
@@ -120,16 +87,17 @@ class UseMarks:
 
 
 # Per process (each uvicorn worker keeps its own): plain memory, no client or connection.
-VERIFIED = VerifiedFiles()
 USES = UseMarks()
 
 
-def _serve_check(settings: Settings, key: str, size: int, sha256: str) -> bool:
-    """Verify (at most once per file identity) and record the use (blocking)."""
-    if not VERIFIED.intact(store.pdf_path(settings.store_dir, key), size, sha256):
-        return False
-    USES.touch(store.uses_root(settings.store_dir, settings.store_uses_dir), key)
-    return True
+def _open_checked(settings: Settings, expected: artifacts.Expected) -> BufferedReader | str:
+    """The verified PDF, open, and its use recorded; or why it was refused (blocking)."""
+    try:
+        file = artifacts.open_verified(settings.store_dir, expected, artifacts.VERIFIED, "download")
+    except artifacts.Refused as exc:
+        return exc.reason
+    USES.touch(store.uses_root(settings.store_dir, settings.store_uses_dir), expected.key)
+    return file
 
 
 def file_name(room_name: str, created: str) -> str:
@@ -150,22 +118,28 @@ async def prepare(
             f"The snapshot is {row['status']}; download it once its task has completed",
             status_now=row["status"],
         )
-    path = store.pdf_path(settings.store_dir, row["artifact_key"])
-    size = row["artifact_bytes"]
-    key, digest = row["artifact_key"], row["pdf_sha256"]
-    if not await asyncio.to_thread(_serve_check, settings, key, size, digest):
+    expected = artifacts.Expected(
+        row["artifact_key"], row["artifact_bytes"], row["pdf_sha256"], row["content_hash"]
+    )
+    opened = await asyncio.to_thread(_open_checked, settings, expected)
+    if isinstance(opened, str):
         task_id = await render_jobs.rerender(pool, settings, row, actor.request_id)
         log.warning(
-            "PDF missing from the store; re-rendering",
+            "PDF missing from the store or not this snapshot's (%s); re-rendering",
+            opened,
             extra={"snapshot_id": str(snapshot_id), "task_id": str(task_id)},
         )
         raise ArtifactMissing("The PDF is being rendered again; retry in a few seconds")
-    await audit.record(
-        pool, actor.audit, "snapshot.download", "served", row["room_id"], snapshot_id
-    )
-    return Download(
-        path=path,
-        etag=f'"{row["pdf_sha256"]}"',
-        filename=file_name(row["room_name"], row["created_at"].date().isoformat()),
-        size=size,
-    )
+    try:
+        await audit.record(
+            pool, actor.audit, "snapshot.download", "served", row["room_id"], snapshot_id
+        )
+        return Download(
+            file=opened,
+            stat=os.fstat(opened.fileno()),
+            etag=f'"{row["pdf_sha256"]}"',
+            filename=file_name(row["room_name"], row["created_at"].date().isoformat()),
+        )
+    except BaseException:
+        opened.close()
+        raise

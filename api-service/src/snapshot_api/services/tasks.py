@@ -1,8 +1,18 @@
-"""Task status: reading it, and applying renderer status events (forward-only, idempotent)."""
+"""Task status: reading it, and applying renderer status events (forward-only, idempotent).
+
+A ``completed`` event is applied only when the store holds the artifact it names and that
+artifact is this snapshot's PDF (``services.artifacts``). Anything else is ignored, counted
+and logged, never turned into a failure: whoever can forge a ``completed`` event must not be
+able to fail a genuine task either, and the genuine renderer's own event, which follows, still
+completes it. (An artifact evicted from the store between its write and the event leaves the
+task to the reaper, which fails it at its deadline; the renderer evicts the newest entry last.)
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +22,8 @@ from snapshot_shared.messages import StatusEvent
 from snapshot_api.auth import User
 from snapshot_api.db import tasks
 from snapshot_api.errors import NotFound
-from snapshot_api.metrics import TASK_LATENCY
+from snapshot_api.metrics import ARTIFACTS_REFUSED, TASK_LATENCY
+from snapshot_api.services import artifacts
 from snapshot_api.services.access import require_role
 
 log = logging.getLogger(__name__)
@@ -92,3 +103,43 @@ async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEven
         latency = (event.at - row["created_at"]).total_seconds()
         TASK_LATENCY.labels(outcome=status, cache=event.cache or "none").observe(max(latency, 0.0))
     return True
+
+
+async def accept_event(
+    pool: asyncpg.Pool,
+    store_dir: Path,
+    event: StatusEvent,
+    verified: artifacts.VerifiedFiles = artifacts.VERIFIED,
+) -> bool:
+    """Apply ``event`` unless it is a ``completed`` event whose artifact is not this snapshot's
+    PDF in the store (then it is ignored); True when it changed the task."""
+    if event.event == "completed":
+        reason = await _artifact_refusal(pool, store_dir, verified, event)
+        if reason is not None:
+            log.warning(
+                "completed event ignored: its artifact is not this snapshot's PDF (%s)",
+                reason,
+                extra={
+                    "snapshot_id": str(event.snapshot_id),
+                    "artifact_key": event.artifact.key if event.artifact else None,
+                    "renderer_id": event.renderer_id,
+                },
+            )
+            return False
+    return await apply_event(pool, event)
+
+
+async def _artifact_refusal(
+    pool: asyncpg.Pool, store_dir: Path, verified: artifacts.VerifiedFiles, event: StatusEvent
+) -> str | None:
+    """Why ``event``'s artifact cannot complete its task, or ``None`` if it can (or the task
+    is unknown, which ``apply_event`` reports)."""
+    wanted = await tasks.content_hash_of(pool, event.task_id, event.snapshot_id)
+    if wanted is None:
+        return None
+    if event.artifact is None:
+        ARTIFACTS_REFUSED.labels(stage="event", reason="none").inc()
+        return "none"
+    a = event.artifact
+    expected = artifacts.Expected(a.key, a.bytes, a.pdf_sha256, wanted)
+    return await asyncio.to_thread(artifacts.is_artifact, store_dir, expected, verified)

@@ -10,7 +10,8 @@ deterministic, so a concurrent rewrite of the same key carries the same digest).
 the other way: the PDF first, then the metadata.
 
 Reads verify the PDF against ``pdf_sha256``; a mismatch or missing/invalid metadata deletes the
-entry and reports a miss (it gets re-rendered).
+entry and reports a miss (it gets re-rendered). So does anything but a regular file at the PDF's
+path (a symlink is not followed): the API refuses to serve those.
 
 The bound holds for the volume, not per replica: replicas sharing the volume keep one total in
 the store's size ledger (``cache/ledger.py``), and publish (rename) or delete entries only while
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -36,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Literal
 
 from snapshot_shared.store import last_use, meta_path, pdf_path, touch_use, use_mark, uses_root
@@ -103,6 +106,25 @@ def _is_leftover(path: Path) -> bool:
     if path.name.startswith("."):
         return True
     return path.suffix == ".json" and not path.with_suffix(".pdf").exists()
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """``path``'s bytes if it is a regular file, ``None`` for a symlink, FIFO or anything else
+    planted there (the API refuses those too, so the entry must be rewritten); raises
+    ``FileNotFoundError`` when nothing is there."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read()
 
 
 def _valid_meta(raw: bytes, pdf: bytes) -> int | None:
@@ -173,14 +195,14 @@ class DiskStore:
         """Read and verify one entry (blocking)."""
         pdf_file, meta_file = pdf_path(self.root, key), meta_path(self.root, key)
         try:
-            pdf = pdf_file.read_bytes()
+            pdf = _read_regular(pdf_file)
         except FileNotFoundError:
             return "miss", None
         try:
-            pages = _valid_meta(meta_file.read_bytes(), pdf)
+            pages = None if pdf is None else _valid_meta(meta_file.read_bytes(), pdf)
         except FileNotFoundError:
             pages = None
-        if pages is None:
+        if pdf is None or pages is None:
             log.warning("corrupt store entry dropped", extra={"key": key})
             with self.ledger.locked() as ledger:
                 self._seen(ledger.set(ledger.value - self.delete_sync(key)))

@@ -4,6 +4,8 @@ Each process builds its Jinja2 environment, URL fetcher, WeasyPrint ``FontConfig
 parsed stylesheets once (``init_worker``) and reuses them for every job until it is recycled.
 Output is deterministic: no wall clock (the PDF dates are the payload's as-of time) and a PDF
 identifier derived from the content, so the same input gives the same bytes in any process.
+The identifier is the content hash itself (``snapshot_shared.pdf_identity``): the API reads it
+back to check that a stored PDF is the one of the snapshot it serves.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from snapshot_shared.hashing import content_hash
 from snapshot_shared.logging import setup_logging
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
+from snapshot_shared.pdf_identity import identifier
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
@@ -161,7 +164,8 @@ def render_pdf(
     state = _get_state()
     snapshot, render_options = _validate(payload, options)
     html_text = get_template(state.env, template).render(build_context(snapshot, render_options))
-    identifier = content_hash(payload, options, template)[:32].encode("ascii")
+    # The content hash of what is really rendered, not the job's claim: the API checks it.
+    pdf_id = identifier(content_hash(payload, options, template))
     try:
         document = HTML(
             string=html_text, base_url=state.base_url, url_fetcher=state.fetcher
@@ -173,7 +177,7 @@ def render_pdf(
             raise TooManyPages(
                 f"the snapshot would have {len(document.pages)} pages; the limit is {_max_pages}"
             )
-        pdf = document.write_pdf(pdf_identifier=identifier)
+        pdf = document.write_pdf(pdf_identifier=pdf_id)
     except RendererError:
         raise
     except Exception as exc:  # anything WeasyPrint raises ends as render_error
