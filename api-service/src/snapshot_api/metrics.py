@@ -94,6 +94,12 @@ OUTBOX_PARKED = Counter(
     "snapshot_api_outbox_parked_total",
     "Outbox rows parked after too many failed publishes (their task fails publish_failed)",
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "snapshot_api_webhook_attempts_total",
+    "Webhook delivery attempts by what they left the delivery: delivered, pending (to be"
+    " retried) or failed (given up)",
+    ["outcome"],
+)
 PROBLEMS = Counter("snapshot_api_problems_total", "Problem answers by code", ["code"])
 
 
@@ -106,6 +112,8 @@ def _initialise_series() -> None:
             STATUS_EVENTS.labels(event=event, applied=applied)
     for outcome in ("requeued", "dead_lettered"):
         STATUS_EVENTS_RETRIED.labels(outcome=outcome)
+    for outcome in ("delivered", "pending", "failed"):
+        WEBHOOK_ATTEMPTS.labels(outcome=outcome)
     for layer in CACHE_LAYERS:
         TASK_LATENCY.labels(outcome="completed", cache=layer)
 

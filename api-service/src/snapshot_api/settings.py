@@ -64,6 +64,17 @@ class Settings(CommonSettings, BaseSettings):
     outbox_max_attempts: Annotated[int, Field(ge=1)] = 10
     outbox_publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     outbox_max_message_bytes: Annotated[int, Field(ge=1024)] = 128 * 2**20
+    # Webhooks (README: Webhooks). ALLOWED_HOSTS: comma-separated host names, "*.example.com"
+    # for a domain's subdomains; empty allows any host that resolves to a public address.
+    # ALLOW_LOOPBACK lets callbacks reach 127.0.0.1/::1 (development and tests only).
+    webhook_allowed_hosts: str = ""
+    webhook_allow_loopback: bool = False
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+    webhook_retry_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    webhook_backoff_seconds: Annotated[float, Field(gt=0)] = 5.0
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    webhook_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
 
     _public_key: Any = PrivateAttr(default=None)
 
@@ -89,6 +100,12 @@ class Settings(CommonSettings, BaseSettings):
             if problem is not None:
                 raise ValueError(problem)
         return self
+
+    @property
+    def webhook_hosts(self) -> tuple[str, ...]:
+        """``webhook_allowed_hosts`` as lower-case names (empty: any public host)."""
+        hosts = (h.strip().lower().rstrip(".") for h in self.webhook_allowed_hosts.split(","))
+        return tuple(h for h in hosts if h)
 
     @property
     def snapshot_limits(self) -> SnapshotLimits:

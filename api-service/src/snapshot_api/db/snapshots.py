@@ -19,8 +19,8 @@ WITH payload AS (
   ON CONFLICT (content_hash) DO NOTHING
 ), snapshot AS (
   INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
-                         message_count, idempotency_key, request_hash)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         message_count, idempotency_key, request_hash, callback_url)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $21)
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($13, $1, $14, $15)
 ), job AS (
@@ -94,6 +94,7 @@ async def create(
         job["content_encoding"],
         job["request_id"],
         client_addr,
+        snapshot.get("callback_url"),
     )
 
 
