@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -55,11 +56,22 @@ class SenderConfig:
         return cls(s.webhook_hosts, s.webhook_allow_loopback, s.webhook_timeout_seconds)
 
 
-class Sender:
-    """One httpx client per API worker (opened in the lifespan, closed at shutdown)."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-    def __init__(self, config: SenderConfig) -> None:
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for ``host`` (as text, IPv6 zones kept)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class Sender:
+    """One httpx client per API worker (opened in the lifespan, closed at shutdown).
+    ``resolver`` is the one place a host name becomes addresses (tests substitute it)."""
+
+    def __init__(self, config: SenderConfig, resolver: Resolver = system_resolver) -> None:
         self.config = config
+        self.resolver = resolver
         self.client = httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
@@ -120,12 +132,11 @@ class Sender:
         all of which must be allowed."""
         if target.ip is not None:
             return target.ip
-        loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.config.timeout):
-            infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            addresses = await self.resolver(target.host, target.port)
         found: list[IPAddress] = []
-        for _family, _type, _proto, _name, sockaddr in infos:
-            ip = ipaddress.ip_address(str(sockaddr[0]))  # keeps a zone: refused
+        for address in addresses:
+            ip = ipaddress.ip_address(address)  # keeps an IPv6 zone, which refusal() turns down
             why = refusal(ip, self.config.allow_loopback)
             if why:
                 raise Refused(f"{target.host} resolves to {why} ({ip})")
