@@ -349,3 +349,17 @@ async def test_a_host_name_connects_to_the_address_checked_once_keeping_its_host
     assert got.headers["host"] == f"hooks.example:{receiver.port}"
     assert got.verify(secret)["type"] == "snapshot.completed"
     assert calls == ["hooks.example"]
+
+
+async def test_a_redirect_is_not_followed(
+    api: Api, channel: AbstractChannel, receiver: Receiver
+) -> None:
+    await new_secret(api)
+    accepted = await snapshot_with_callback(api, receiver.url)
+    receiver.plan.extend([302] * MAX_ATTEMPTS)
+    await complete(channel, api, accepted)
+    failed = await delivery_of(api, accepted, "failed")
+    assert failed["last_status_code"] == 302
+    assert "redirects are not followed" in failed["last_error"]
+    assert [r.path for r in receiver.of(failed["id"])] == ["/hooks/snapshots"] * MAX_ATTEMPTS
+    assert not [r for r in receiver.received if r.path == "/redirected"]

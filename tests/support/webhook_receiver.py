@@ -54,6 +54,8 @@ class Receiver:
                         Received(self.path, _lower(self.headers), body, time.time(), code)
                     )
                 self.send_response(code)
+                if 300 <= code < 400:
+                    self.send_header("Location", "/redirected")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
