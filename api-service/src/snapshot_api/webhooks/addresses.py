@@ -60,8 +60,10 @@ def refusal(ip: IPAddress, allow_loopback: bool = False) -> str | None:
         return "a multicast address"
     if isinstance(ip, IPv4Address) and ip in SHARED:
         return "a shared (carrier-grade NAT) address"
-    if ip.is_private:
+    if ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private:  # Python's table: RFC 1918, ULA and the other special-purpose ranges
         return "a private address"
-    if ip.is_reserved or not ip.is_global:
-        return "a reserved or non-public address"
+    if not ip.is_global:
+        return "a non-public address"
     return None
