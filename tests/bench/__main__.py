@@ -1,5 +1,6 @@
 """``make bench``: start the stack on a fresh database, queue prefix and store, measure items
-1–6 of the benchmark issue and 7 (webhook vs polling latency, issue 14), print one table and write ``bench/results.json``.
+1–6 of the benchmark issue and item 7 (webhook beside polling latency, issue 14), print one
+table and write ``bench/results.json``.
 
 Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import the way pytest
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and

@@ -9,6 +9,7 @@ IPv4-compatible ``::a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``, Tered
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
 IPAddress = IPv4Address | IPv6Address
@@ -39,6 +40,20 @@ def embedded_ipv4(ip: IPv6Address) -> IPv4Address | None:
     return None
 
 
+# In order: the first that matches names the refusal.
+CHECKS: tuple[tuple[str, Callable[[IPAddress], bool]], ...] = (
+    ("a cloud metadata address", lambda ip: ip in METADATA),
+    ("the unspecified address", lambda ip: ip.is_unspecified),
+    ("a link-local address", lambda ip: ip.is_link_local),
+    ("a multicast address", lambda ip: ip.is_multicast),
+    ("a shared (carrier-grade NAT) address", lambda ip: ip.version == 4 and ip in SHARED),
+    ("a reserved address", lambda ip: ip.is_reserved),
+    # Python's table: RFC 1918, ULA and the other special-purpose ranges.
+    ("a private address", lambda ip: ip.is_private),
+    ("a non-public address", lambda ip: not ip.is_global),
+)
+
+
 def refusal(ip: IPAddress, allow_loopback: bool = False) -> str | None:
     """Why a webhook must not go to ``ip``, or None when it may."""
     if isinstance(ip, IPv6Address):
@@ -48,22 +63,6 @@ def refusal(ip: IPAddress, allow_loopback: bool = False) -> str | None:
         if inner is not None:
             why = refusal(inner, allow_loopback)
             return f"{why} (embedded in {ip})" if why else None
-    if ip in METADATA:
-        return "a cloud metadata address"
-    if ip.is_loopback:
+    if ip.is_loopback and ip not in METADATA:
         return None if allow_loopback else "a loopback address"
-    if ip.is_unspecified:
-        return "the unspecified address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if isinstance(ip, IPv4Address) and ip in SHARED:
-        return "a shared (carrier-grade NAT) address"
-    if ip.is_reserved:
-        return "a reserved address"
-    if ip.is_private:  # Python's table: RFC 1918, ULA and the other special-purpose ranges
-        return "a private address"
-    if not ip.is_global:
-        return "a non-public address"
-    return None
+    return next((why for why, matches in CHECKS if matches(ip)), None)
