@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${SNAPSHOT_API_PORT:-8000}"
+# Development: webhooks may reach a receiver on this machine (127.0.0.1 / ::1 only).
+export SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK="${SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK:-true}"
 pids=()
 stop() { trap - INT TERM EXIT; kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap stop INT TERM EXIT
