@@ -59,7 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.webhook_concurrency,
     )
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
-    app.state.webhook_sender = sender
+    app.state.webhook_sender, app.state.webhook_delivery = sender, delivery
     app.state.denial_windows = DenialWindows(
         settings.denial_audit_window_seconds, settings.denial_audit_burst
     )

@@ -35,8 +35,9 @@ WITH due AS (
 SELECT c.id, c.url, c.body, c.attempts, c.created_at, s.secret
 FROM claimed c LEFT JOIN webhook_secrets s ON s.user_id = c.user_id
 """
-# The outcome of one claimed attempt; a no-op if the attempt is no longer the latest (its
-# lease ran out and another worker claimed the row meanwhile).
+# The outcome of one claimed attempt: always in the attempt's own row (it happened), in the
+# delivery only while it is the latest attempt (a slow sender whose lease ran out, after which
+# another worker claimed the next attempt, changes nothing there).
 RECORD = """
 WITH attempt AS (
   UPDATE webhook_attempts SET finished_at = now(), status_code = $4, error = $5
