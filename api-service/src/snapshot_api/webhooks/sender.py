@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -69,10 +70,16 @@ class Sender:
     """One httpx client per API worker (opened in the lifespan, closed at shutdown).
     ``resolver`` is the one place a host name becomes addresses (tests substitute it)."""
 
-    def __init__(self, config: SenderConfig, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        config: SenderConfig,
+        resolver: Resolver = system_resolver,
+        verify: ssl.SSLContext | bool = True,  # tests: a context that trusts their own CA
+    ) -> None:
         self.config = config
         self.resolver = resolver
         self.client = httpx.AsyncClient(
+            verify=verify,
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(config.timeout),
