@@ -115,7 +115,9 @@ MessagePost = Annotated[
 class SnapshotScope(Strict):
     from_: Annotated[Timestamp | None, Field(alias="from")] = None
     to: Timestamp | None = None
-    sections: Annotated[list[Section], Field(min_length=1, max_length=2)] = [
+    sections: Annotated[
+        list[Section], Field(min_length=1, max_length=2, json_schema_extra={"uniqueItems": True})
+    ] = [
         "members",
         "messages",
     ]
