@@ -84,6 +84,9 @@ class WebhookDelivery(BackgroundLoop):
             self._wake.clear()
             try:
                 await self._listen()
+            except Exception as exc:  # noqa: BLE001 - polling still delivers
+                log.warning("webhook delivery: not listening for new deliveries: %s", exc)
+            try:
                 while await self.deliver_once() == self.batch:
                     pass
             except asyncio.CancelledError:
@@ -105,8 +108,12 @@ class WebhookDelivery(BackgroundLoop):
     async def deliver_once(self) -> int:
         """Claim and send one batch of due deliveries concurrently; return how many."""
         rows = await db.claim(self.pool, self.batch, self.lease_seconds)
-        if rows:
-            await asyncio.gather(*(self._attempt(row) for row in rows))
+        results = await asyncio.gather(
+            *(self._attempt(row) for row in rows), return_exceptions=True
+        )
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, Exception):  # its lease runs out; the next attempt follows
+                log.warning("webhook attempt of %s not recorded: %s", row["id"], result)
         return len(rows)
 
     async def _attempt(self, row: asyncpg.Record) -> None:
