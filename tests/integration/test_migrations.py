@@ -35,10 +35,11 @@ def test_migrate_creates_database_and_is_idempotent():
         "0002_edges_input",
         "0003_outbox_parking",
         "0004_roles",
+        "0005_rate_limits",
         "0008_webhooks",
     ]
     assert second == []
-    assert versions == 5
+    assert versions == 6
     assert {
         "rooms",
         "members",
@@ -48,6 +49,8 @@ def test_migrate_creates_database_and_is_idempotent():
         "tasks",
         "outbox",
         "audit",
+        "rate_limits",
+        "rate_limit_overrides",
     } <= tables
 
 
@@ -63,6 +66,7 @@ TABLES = (
     "webhook_deliveries",
     "webhook_attempts",
 )
+TABLES += ("rate_limits", "rate_limit_overrides")
 
 
 async def _roles(dsn: str) -> dict[str, object]:

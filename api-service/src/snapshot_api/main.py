@@ -17,7 +17,8 @@ from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
 from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from snapshot_api.routes import admin, health, rooms, snapshots, tasks, webhooks
+from snapshot_api.routes import admin, health, rate_limits, rooms, snapshots, tasks, webhooks
+from snapshot_api.services.rate_limits import Limiter
 from snapshot_api.services.reaper import Reaper
 from snapshot_api.settings import Settings, get_settings
 from snapshot_api.webhooks.delivery import RetryPolicy, WebhookDelivery
@@ -101,8 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = Limiter(settings.rate_policies)
     problems.install(app)
-    routers = (rooms, snapshots, tasks, webhooks, admin, health)
+    routers = (rooms, snapshots, tasks, webhooks, admin, rate_limits, health)
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

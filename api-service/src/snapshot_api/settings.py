@@ -16,6 +16,7 @@ from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.settings import CommonSettings
 
 from snapshot_api.jwt_secrets import DEV_JWT_SECRET, secret_problem
+from snapshot_api.rate_policy import DEFAULT_RATE_LIMITS, Policies, parse_limits
 
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512"]
 MIN_RSA_BITS = 2048
@@ -64,6 +65,9 @@ class Settings(CommonSettings, BaseSettings):
     outbox_max_attempts: Annotated[int, Field(ge=1)] = 10
     outbox_publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     outbox_max_message_bytes: Annotated[int, Field(ge=1024)] = 128 * 2**20
+    # Per-user limits on creating rooms, messages, members and snapshots (rate_policy.py,
+    # README: Security, Rate limits): `off`, or ACTION=N/UNIT entries replacing the defaults.
+    rate_limits: str = DEFAULT_RATE_LIMITS
     # Webhooks (README: Webhooks). ALLOWED_HOSTS: comma-separated host names, "*.example.com"
     # for a domain's subdomains; empty allows any host that resolves to a public address.
     # ALLOW_LOOPBACK lets callbacks reach 127.0.0.1/::1 (development and tests only).
@@ -77,6 +81,19 @@ class Settings(CommonSettings, BaseSettings):
     webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
 
     _public_key: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _valid_rate_limits(self) -> Settings:
+        try:
+            parse_limits(self.rate_limits)
+        except ValueError as exc:
+            raise ValueError(f"SNAPSHOT_API_RATE_LIMITS: {exc}") from None
+        return self
+
+    @property
+    def rate_policies(self) -> Policies | None:
+        """Every action's default limit, or ``None`` when rate limiting is off."""
+        return parse_limits(self.rate_limits)
 
     @property
     def asymmetric(self) -> bool:

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from snapshot_api.db import rate_limits
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # A new snapshot with its payload, task, outbox row and audit entry: one statement, so one
@@ -29,6 +31,31 @@ WITH payload AS (
 )
 INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
 VALUES ($3, 'snapshot.create', $2, $1, 'accepted', $19, $20)
+"""
+# The same, with the caller's rate limit check ($21-$26, db/rate_limits.py; the callback URL
+# moves to $27) in the statement:
+# it writes only when the check admits it (or the user is not limited), and answers the
+# check's outcome; still one round trip, and a refusal writes nothing.
+CREATE_LIMITED = f"""
+WITH {rate_limits.take_ctes(21)}, admitted AS (
+  SELECT 1 FROM taken UNION ALL SELECT 1 FROM policy WHERE quota IS NULL
+), payload AS (
+  INSERT INTO payloads (content_hash, body_gzip, bytes) SELECT $7, $11, $12 FROM admitted
+  ON CONFLICT (content_hash) DO NOTHING
+), snapshot AS (
+  INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
+                         message_count, idempotency_key, request_hash, callback_url)
+  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $27 FROM admitted
+), task AS (
+  INSERT INTO tasks (id, snapshot_id, created_at, deadline) SELECT $13, $1, $14, $15 FROM admitted
+), job AS (
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id)
+  SELECT $13, $16, $17, $18, $19 FROM admitted
+), audited AS (
+  INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
+  SELECT $3, 'snapshot.create', $2, $1, 'accepted', $19, $20 FROM admitted
+)
+{rate_limits.OUTCOME}
 """
 _COLUMNS = """
 s.id, s.room_id, s.requested_by, s.created_at, s.scope, s.options, s.template,
@@ -69,11 +96,12 @@ async def create(
     payload_bytes: int,
     job: dict[str, Any],
     client_addr: str | None,
-) -> None:
+    check: rate_limits.TakeArgs | None = None,
+) -> asyncpg.Record | None:
     """Insert the snapshot (``snapshot``: the columns of ``snapshots``), its payload unless
-    stored already, its task and outbox row (``job``) and the ``snapshot.create`` audit entry."""
-    await conn.execute(
-        CREATE,
+    stored already, its task and outbox row (``job``) and the ``snapshot.create`` audit entry.
+    With a rate limit ``check``, only if it admits; returns its outcome (``db.rate_limits``)."""
+    values = (
         snapshot["id"],
         snapshot["room_id"],
         snapshot["requested_by"],
@@ -94,8 +122,12 @@ async def create(
         job["content_encoding"],
         job["request_id"],
         client_addr,
-        snapshot.get("callback_url"),
     )
+    callback_url = snapshot.get("callback_url")
+    if check is None:
+        await conn.execute(CREATE, *values, callback_url)
+        return None
+    return await conn.fetchrow(CREATE_LIMITED, *values, *check, callback_url)
 
 
 async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:
