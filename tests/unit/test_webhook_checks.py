@@ -212,3 +212,14 @@ async def test_a_name_resolving_to_any_refused_address_is_not_contacted() -> Non
     await sender.close()
     assert outcome.final and not outcome.delivered and seen == []
     assert outcome.error == "refused: hooks.example.com resolves to a private address (10.0.0.7)"
+
+
+def test_the_allowed_hosts_setting_is_read_as_lower_case_names() -> None:
+    from snapshot_api.settings import Settings
+
+    settings = Settings(
+        env="development", webhook_allowed_hosts=" Hooks.Example.COM. , *.Partner.example ,"
+    )
+    assert settings.webhook_hosts == ("hooks.example.com", "*.partner.example")
+    assert Settings(env="development").webhook_hosts == ()  # empty: any public host
+    assert not Settings(env="development").webhook_allow_loopback
