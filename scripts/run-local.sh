@@ -8,6 +8,8 @@ port="${SNAPSHOT_API_PORT:-8000}"
 SNAPSHOT_API_AMQP_URL="${SNAPSHOT_API_AMQP_URL:-$(python3 scripts/rabbitmq_users.py --url snapshot-api)}"
 SNAPSHOT_RENDERER_AMQP_URL="${SNAPSHOT_RENDERER_AMQP_URL:-$(python3 scripts/rabbitmq_users.py --url snapshot-renderer)}"
 export SNAPSHOT_API_AMQP_URL SNAPSHOT_RENDERER_AMQP_URL
+# Development: webhooks may reach a receiver on this machine (127.0.0.1 / ::1 only).
+export SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK="${SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK:-true}"
 pids=()
 stop() { trap - INT TERM EXIT; kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap stop INT TERM EXIT

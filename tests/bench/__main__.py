@@ -1,5 +1,6 @@
 """``make bench``: start the stack on a fresh database, queue prefix and store, measure items
-1–6 of the benchmark issue, print one table and write ``bench/results.json``.
+1–6 of the benchmark issue and item 7 (webhook beside polling latency, issue 14), print one
+table and write ``bench/results.json``.
 
 Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import the way pytest
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
@@ -16,7 +17,7 @@ from typing import Any
 
 from snapshot_client import Client
 
-from bench import api_load, big_rooms, cache_hits, downloads, freeze, pipeline
+from bench import api_load, big_rooms, cache_hits, downloads, freeze, pipeline, webhooks
 from bench.api_load import Endpoints, LoadRun
 from bench.bare import BarePool
 from bench.load import LoadGenerator
@@ -83,6 +84,10 @@ def run_all(
     rows["3"] = pipeline.run(
         port, auth, dsn, rooms[MAIN_ROOM], plan.pipeline_docs, plan.pipeline_rounds, bare
     )
+    say("item 7: webhook and polling latency after the renderer's completed")
+    rows["7"] = [
+        asyncio.run(webhooks.measure(stack.base, dsn, auth, rooms[MAIN_ROOM], plan.webhook_samples))
+    ]
     say("item 4: rendering ~1 MB PDFs into the store for the disk hits")
     bodies = [{"options": {"title": f"Disk hit {i}"}} for i in range(plan.disk_hit_docs)]
     asyncio.run(cache_hits.render_all(port, auth, dsn, cjk_room, bodies))
@@ -112,7 +117,7 @@ def run_all(
         plan.download_clients,
         plan.download_seconds,
     )
-    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6")
+    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7")
     rows["1gen"] = [api_load.loadgen_row(lg)]
     return [row for key in order for row in rows[key]]
 

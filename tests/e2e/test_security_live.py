@@ -234,8 +234,15 @@ def _tame(case: Any) -> None:
 
 def _excused(response: Any) -> list[Any]:
     """A kept Idempotency-Key that hypothesis generated again with another body is answered
-    with the documented 422 ``idempotency_key_reused``: valid data, rightly refused."""
+    with the documented 422 ``idempotency_key_reused``: valid data, rightly refused; so is a
+    callback_url refused by the webhook rules."""
     if response.status_code == 422 and "idempotency_key_reused" in response.text:
+        return [positive_data_acceptance]
+    # A callback_url the schema admits (format uri) but the SSRF rules refuse, or sent by a user
+    # without a webhook secret: documented 422s the schema cannot express (README: Webhooks).
+    if response.status_code == 422 and any(
+        code in response.text for code in ("callback_url_refused", "webhook_secret_missing")
+    ):
         return [positive_data_acceptance]
     return []
 
@@ -256,7 +263,8 @@ def test_fuzz_the_live_schema(stack: Stack, fuzz_world: dict[str, Any]) -> None:
     failures: list[str] = []
     sent = 0
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 19  # + DELETE room, DELETE member, GET/PUT rate limits (issue 13)
+    # + DELETE room, DELETE member, GET/PUT rate limits (issue 13), webhooks (issue 14)
+    assert len(operations) == 21
     for operation in operations:
         for mode, examples in (
             (GenerationMode.POSITIVE, FUZZ_EXAMPLES),

@@ -36,9 +36,10 @@ def test_migrate_creates_database_and_is_idempotent():
         "0003_outbox_parking",
         "0004_roles",
         "0005_rate_limits",
+        "0008_webhooks",
     ]
     assert second == []
-    assert versions == 5
+    assert versions == 6
     assert {
         "rooms",
         "members",
@@ -53,7 +54,18 @@ def test_migrate_creates_database_and_is_idempotent():
     } <= tables
 
 
-TABLES = ("rooms", "members", "messages", "payloads", "snapshots", "tasks", "outbox")
+TABLES = (
+    "rooms",
+    "members",
+    "messages",
+    "payloads",
+    "snapshots",
+    "tasks",
+    "outbox",
+    "webhook_secrets",
+    "webhook_deliveries",
+    "webhook_attempts",
+)
 TABLES += ("rate_limits", "rate_limit_overrides")
 
 

@@ -156,6 +156,14 @@ ENDPOINTS = [
         prepare=_fresh_snapshot,
     ),
     Endpoint("GET", "/api/v1/tasks/{task}", "viewer", 200, "task.read"),
+    Endpoint(
+        "POST",
+        "/api/v1/webhooks/secret",
+        "user",
+        200,
+        audited_ok=("webhook.secret", "rotated"),
+    ),
+    Endpoint("GET", "/api/v1/webhooks/deliveries", "user", 200),
     Endpoint("GET", "/api/v1/snapshots/metrics/summary", "admin", 200, "admin.summary"),
     Endpoint("GET", "/api/v1/audit", "admin", 200, "admin.audit"),
     Endpoint("GET", LIMITS, "admin", 200, "admin.rate_limits.read"),
@@ -255,7 +263,7 @@ async def test_the_matrix_covers_every_documented_operation(env: Env):
         for e in ENDPOINTS
     }  # fmt: skip
     assert documented == covered
-    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 114
+    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 126
 
 
 async def _get(env: Env, path: str, user: str) -> httpx.Response:

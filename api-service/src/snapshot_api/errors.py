@@ -104,6 +104,18 @@ class IdempotencyMismatch(ApiError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
 
 
+class CallbackUrlRefused(InvalidRequest):
+    """The snapshot request's callback_url cannot receive webhooks."""
+
+    code, title = "callback_url_refused", "Callback URL refused"
+
+
+class WebhookSecretMissing(InvalidRequest):
+    """A callback_url was given before the user created a webhook secret."""
+
+    code, title = "webhook_secret_missing", "No webhook secret yet"
+
+
 class BatchOverRateLimit(ApiError):
     """One request creates more units than the caller's whole rate limit: it never fits."""
 

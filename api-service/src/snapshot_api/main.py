@@ -17,10 +17,12 @@ from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
 from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from snapshot_api.routes import admin, health, rate_limits, rooms, snapshots, tasks
+from snapshot_api.routes import admin, health, rate_limits, rooms, snapshots, tasks, webhooks
 from snapshot_api.services.rate_limits import Limiter
 from snapshot_api.services.reaper import Reaper
 from snapshot_api.settings import Settings, get_settings
+from snapshot_api.webhooks.delivery import RetryPolicy, WebhookDelivery
+from snapshot_api.webhooks.sender import Sender, SenderConfig
 
 log = logging.getLogger(__name__)
 SHUTDOWN_STEP_SECONDS = 10.0
@@ -48,16 +50,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     broker.on_ready(consumer.attach)
     reaper = Reaper(pool, settings.reaper_interval_seconds)
+    sender = Sender(SenderConfig.of(settings))
+    delivery = WebhookDelivery(
+        pool,
+        settings.database_dsn,
+        sender,
+        RetryPolicy(
+            settings.webhook_max_attempts,
+            settings.webhook_retry_seconds,
+            settings.webhook_backoff_seconds,
+        ),
+        settings.webhook_poll_seconds,
+        settings.webhook_concurrency,
+    )
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
+    app.state.webhook_sender, app.state.webhook_delivery = sender, delivery
     app.state.denial_windows = DenialWindows(
         settings.denial_audit_window_seconds, settings.denial_audit_burst
     )
     broker.start()
     relay.start()
     reaper.start()
+    delivery.start()
     try:
         yield
     finally:
+        await _bounded(delivery.stop(), "the webhook delivery loop")
+        await _bounded(sender.close(), "the webhook HTTP client")
         await _bounded(reaper.stop(), "the reaper")
         await _bounded(relay.stop(), "the outbox relay")
         await _bounded(broker.close(), "the RabbitMQ connection")
@@ -89,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rate_limiter = Limiter(settings.rate_policies)
     problems.install(app)
-    routers = (rooms, snapshots, tasks, admin, rate_limits, health)
+    routers = (rooms, snapshots, tasks, webhooks, admin, rate_limits, health)
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

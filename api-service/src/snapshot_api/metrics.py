@@ -110,6 +110,12 @@ ARTIFACT_REFUSAL_REASONS = (
     "content_hash",
     "none",
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "snapshot_api_webhook_attempts_total",
+    "Webhook delivery attempts by what they left the delivery: delivered, pending (to be"
+    " retried) or failed (given up)",
+    ["outcome"],
+)
 PROBLEMS = Counter("snapshot_api_problems_total", "Problem answers by code", ["code"])
 
 
@@ -125,6 +131,8 @@ def _initialise_series() -> None:
     for stage in ("event", "download"):
         for reason in ARTIFACT_REFUSAL_REASONS:
             ARTIFACTS_REFUSED.labels(stage=stage, reason=reason)
+    for outcome in ("delivered", "pending", "failed"):
+        WEBHOOK_ATTEMPTS.labels(outcome=outcome)
     for layer in CACHE_LAYERS:
         TASK_LATENCY.labels(outcome="completed", cache=layer)
 

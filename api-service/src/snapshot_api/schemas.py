@@ -25,6 +25,7 @@ from snapshot_shared.messages import RenderOptions, Section
 
 from snapshot_api.rate_policy import RATE_PATTERN, parse_rate
 from snapshot_api.text import check_line, text_problem
+from snapshot_api.webhooks.urls import MAX_URL_CHARS
 
 Role = Literal["owner", "editor", "viewer"]
 Kind = Literal["message", "note", "decision"]
@@ -115,7 +116,9 @@ MessagePost = Annotated[
 class SnapshotScope(Strict):
     from_: Annotated[Timestamp | None, Field(alias="from")] = None
     to: Timestamp | None = None
-    sections: Annotated[list[Section], Field(min_length=1, max_length=2)] = [
+    sections: Annotated[
+        list[Section], Field(min_length=1, max_length=2, json_schema_extra={"uniqueItems": True})
+    ] = [
         "members",
         "messages",
     ]
@@ -161,6 +164,20 @@ class SnapshotOptions(RenderOptions):
 class SnapshotRequest(Strict):
     scope: SnapshotScope = SnapshotScope()
     options: SnapshotOptions = SnapshotOptions()
+    callback_url: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_URL_CHARS,
+                json_schema_extra={"format": "uri"},
+                description="http(s) URL that receives a signed snapshot.completed or"
+                " snapshot.failed event (Standard Webhooks); needs a webhook secret first"
+                " (POST /api/v1/webhooks/secret)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 # ---- responses ---------------------------------------------------------------------------
@@ -340,3 +357,39 @@ class RateLimitsOut(BaseModel):
     )
     updated_at: dt.datetime | None
     updated_by: str | None
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="whsec_ and the base64 of the key; shown only this once")
+
+
+class WebhookAttempt(BaseModel):
+    attempt: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = Field(
+        description="null if the sender stopped mid-attempt (the next attempt follows)"
+    )
+    status_code: int | None
+    error: str | None
+
+
+class WebhookDelivery(BaseModel):
+    id: UUID = Field(description="the webhook-id header, the same on every attempt")
+    type: Literal["snapshot.completed", "snapshot.failed"]
+    task_id: UUID
+    snapshot_id: UUID
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime | None
+    last_attempt_at: dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    finished_at: dt.datetime | None
+    history: list[WebhookAttempt]
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDelivery]
+    next_cursor: str | None

@@ -68,6 +68,17 @@ class Settings(CommonSettings, BaseSettings):
     # Per-user limits on creating rooms, messages, members and snapshots (rate_policy.py,
     # README: Security, Rate limits): `off`, or ACTION=N/UNIT entries replacing the defaults.
     rate_limits: str = DEFAULT_RATE_LIMITS
+    # Webhooks (README: Webhooks). ALLOWED_HOSTS: comma-separated host names, "*.example.com"
+    # for a domain's subdomains; empty allows any host that resolves to a public address.
+    # ALLOW_LOOPBACK lets callbacks reach 127.0.0.1/::1 (development and tests only).
+    webhook_allowed_hosts: str = ""
+    webhook_allow_loopback: bool = False
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+    webhook_retry_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    webhook_backoff_seconds: Annotated[float, Field(gt=0)] = 5.0
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    webhook_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
 
     _public_key: Any = PrivateAttr(default=None)
 
@@ -106,6 +117,12 @@ class Settings(CommonSettings, BaseSettings):
             if problem is not None:
                 raise ValueError(problem)
         return self
+
+    @property
+    def webhook_hosts(self) -> tuple[str, ...]:
+        """``webhook_allowed_hosts`` as lower-case names (empty: any public host)."""
+        hosts = (h.strip().lower().rstrip(".") for h in self.webhook_allowed_hosts.split(","))
+        return tuple(h for h in hosts if h)
 
     @property
     def snapshot_limits(self) -> SnapshotLimits:

@@ -21,8 +21,8 @@ WITH payload AS (
   ON CONFLICT (content_hash) DO NOTHING
 ), snapshot AS (
   INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
-                         message_count, idempotency_key, request_hash)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         message_count, idempotency_key, request_hash, callback_url)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $21)
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($13, $1, $14, $15)
 ), job AS (
@@ -32,7 +32,8 @@ WITH payload AS (
 INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
 VALUES ($3, 'snapshot.create', $2, $1, 'accepted', $19, $20)
 """
-# The same, with the caller's rate limit check ($21-$26, db/rate_limits.py) in the statement:
+# The same, with the caller's rate limit check ($21-$26, db/rate_limits.py; the callback URL
+# moves to $27) in the statement:
 # it writes only when the check admits it (or the user is not limited), and answers the
 # check's outcome; still one round trip, and a refusal writes nothing.
 CREATE_LIMITED = f"""
@@ -43,8 +44,8 @@ WITH {rate_limits.take_ctes(21)}, admitted AS (
   ON CONFLICT (content_hash) DO NOTHING
 ), snapshot AS (
   INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
-                         message_count, idempotency_key, request_hash)
-  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM admitted
+                         message_count, idempotency_key, request_hash, callback_url)
+  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $27 FROM admitted
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) SELECT $13, $1, $14, $15 FROM admitted
 ), job AS (
@@ -122,10 +123,11 @@ async def create(
         job["request_id"],
         client_addr,
     )
+    callback_url = snapshot.get("callback_url")
     if check is None:
-        await conn.execute(CREATE, *values)
+        await conn.execute(CREATE, *values, callback_url)
         return None
-    return await conn.fetchrow(CREATE_LIMITED, *values, *check)
+    return await conn.fetchrow(CREATE_LIMITED, *values, *check, callback_url)
 
 
 async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:

@@ -18,7 +18,7 @@ from snapshot_api.db import freeze as freeze_db
 from snapshot_api.db import snapshots
 from snapshot_api.errors import Forbidden, IdempotencyMismatch, NotFound, SnapshotTooLarge
 from snapshot_api.schemas import SnapshotRequest
-from snapshot_api.services import render_jobs
+from snapshot_api.services import render_jobs, webhooks
 from snapshot_api.services.access import ROLE_RANK, Actor, require_role
 from snapshot_api.services.rate_limits import Quota
 from snapshot_api.settings import Settings
@@ -88,6 +88,9 @@ async def _create(
                 existing["task_status"],
                 reused=True,
             )
+    callback_url = None
+    if request.callback_url is not None:
+        callback_url = await webhooks.check_callback(conn, settings, actor, request.callback_url)
     payload, count = await freeze(conn, actor, room_id, request, settings.snapshot_limits)
     canonical = canonical_json(payload)
     options = request.options.model_dump(mode="json")
@@ -115,6 +118,7 @@ async def _create(
         "message_count": count,
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
+        "callback_url": callback_url,
     }
     check = quota.args() if quota.active else None
     outcome = await snapshots.create(
@@ -192,4 +196,9 @@ def _check_size(row: asyncpg.Record, limits: SnapshotLimits) -> None:
 
 
 def _request_doc(room_id: UUID, request: SnapshotRequest) -> dict[str, Any]:
-    return {"room_id": str(room_id), **request.model_dump(mode="json", by_alias=True)}
+    """What an Idempotency-Key is bound to; a request without callback_url hashes as it did
+    before the field existed."""
+    doc = request.model_dump(mode="json", by_alias=True)
+    if doc["callback_url"] is None:
+        del doc["callback_url"]
+    return {"room_id": str(room_id), **doc}

@@ -1,0 +1,1 @@
+"""Signed webhooks: callback URL checks, signing, the pinned sender and the delivery loop."""

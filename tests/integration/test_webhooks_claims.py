@@ -1,0 +1,180 @@
+"""How deliveries are claimed, against the real PostgreSQL: two workers never send the same
+attempt, and a worker that dies mid-send leaves an attempt without outcome that the next attempt
+(same webhook-id) follows once its lease ends. The API's own loop is stopped so the test drives
+the claims itself."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractChannel
+from snapshot_api.db import webhooks as db
+from snapshot_api.webhooks.delivery import RetryPolicy, WebhookDelivery
+from snapshot_api.webhooks.sender import Sender, SenderConfig
+from snapshot_shared.messages import Artifact, StatusEvent, encode
+from support.api import Api, running_api, settings_for
+from support.services import AMQP_URL
+from support.waiting import until
+from support.webhook_receiver import Receiver
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture
+async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncIterator[Api]:
+    settings = settings_for(database_url, queue_prefix, tmp_path, webhook_allow_loopback=True)
+    async with running_api(settings) as api:
+        await api.app.state.webhook_delivery.stop()  # the test claims by itself
+        yield api
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[AbstractChannel]:
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        yield await conn.channel()
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    c = await asyncpg.connect(database_url)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+def loop_for(api: Api, pool: asyncpg.Pool, batch: int = 16) -> WebhookDelivery:
+    sender = Sender(SenderConfig((), True, 5.0))
+    policy = RetryPolicy(max_attempts=3, retry_seconds=600, backoff_seconds=0.1)
+    return WebhookDelivery(pool, api.settings.database_dsn, sender, policy, 0.1, batch)
+
+
+async def pending_deliveries(
+    api: Api, channel: AbstractChannel, conn: asyncpg.Connection, url: str, count: int
+) -> list[str]:
+    """``count`` completed snapshots with ``url`` as callback; their delivery ids."""
+    await api.client.post("/api/v1/webhooks/secret", headers=api.auth("olivia"))
+    room = await api.room()
+    await api.post_messages(room, ["hello"])
+    tasks = []
+    for i in range(count):
+        r = await api.snapshot(room, body={"callback_url": url, "options": {"title": f"T{i}"}})
+        assert r.status_code == 202, r.text
+        accepted = r.json()
+        tasks.append(accepted["task_id"])
+        event = StatusEvent(
+            task_id=accepted["task_id"],
+            snapshot_id=accepted["snapshot_id"],
+            event="completed",
+            progress=100,
+            phase="completed",
+            cache="miss",
+            artifact=Artifact(
+                key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
+                bytes=10,
+                pages=1,
+                pdf_sha256=hashlib.sha256(b"x").hexdigest(),
+            ),
+            at=dt.datetime.now(dt.UTC),
+        )
+        body, _ = encode(event)
+        await channel.default_exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=api.settings.topology.status_queue,
+        )
+
+    async def written() -> list[str] | None:
+        rows = await conn.fetch(
+            "SELECT id FROM webhook_deliveries WHERE task_id = ANY($1::uuid[])", tasks
+        )
+        return [str(r["id"]) for r in rows] if len(rows) == count else None
+
+    return await until(written, what=f"{count} delivery rows")
+
+
+async def test_two_workers_claiming_at_once_send_each_delivery_once(
+    api: Api, channel: AbstractChannel, conn: asyncpg.Connection, receiver: Receiver
+) -> None:
+    ids = await pending_deliveries(api, channel, conn, receiver.url, 30)
+    before = receiver.count()
+    pools = [await asyncpg.create_pool(api.settings.database_dsn, min_size=1, max_size=4)]
+    pools.append(await asyncpg.create_pool(api.settings.database_dsn, min_size=1, max_size=4))
+    workers = [loop_for(api, pool, batch=4) for pool in pools]
+    try:
+
+        async def drain(worker: WebhookDelivery) -> int:
+            sent = 0
+            while n := await worker.deliver_once():
+                sent += n
+            return sent
+
+        sent = await asyncio.gather(*(drain(w) for w in workers))
+    finally:
+        for w, pool in zip(workers, pools, strict=True):
+            await w.sender.close()
+            await pool.close()
+    assert sum(sent) == 30 and all(sent), sent  # both took part
+    assert receiver.count() - before == 30
+    assert sorted(r.headers["webhook-id"] for r in receiver.received[before:]) == sorted(ids)
+    statuses = await conn.fetch(
+        "SELECT status, attempts FROM webhook_deliveries WHERE id = ANY($1::uuid[])", ids
+    )
+    assert {(r["status"], r["attempts"]) for r in statuses} == {("delivered", 1)}
+
+
+async def test_an_attempt_cut_off_mid_send_is_followed_by_the_next_with_the_same_id(
+    api: Api, channel: AbstractChannel, conn: asyncpg.Connection, receiver: Receiver
+) -> None:
+    (delivery_id,) = await pending_deliveries(api, channel, conn, receiver.url, 1)
+    pool = api.app.state.pool
+    # A worker claims attempt 1 with a short lease and dies before sending or recording.
+    (claimed,) = await db.claim(pool, 10, lease_seconds=0.3)
+    assert (str(claimed["id"]), claimed["attempts"]) == (delivery_id, 1)
+    assert await db.claim(pool, 10, lease_seconds=0.3) == []  # leased: nobody else takes it
+    worker = loop_for(api, pool)
+    try:
+
+        async def next_attempt_sent() -> bool:
+            await worker.deliver_once()
+            return bool(receiver.of(delivery_id))
+
+        await until(next_attempt_sent, what="the next attempt after the lease")
+    finally:
+        await worker.sender.close()
+    item = await latest(api)
+    assert (item["id"], item["status"], item["attempts"]) == (delivery_id, "delivered", 2)
+    first, second = item["history"]
+    assert first["attempt"] == 1 and first["finished_at"] is None and first["error"] is None
+    assert second["attempt"] == 2 and second["status_code"] == 204
+    assert len(receiver.of(delivery_id)) == 1
+    # Had the first worker been slow rather than dead, its late outcome goes into attempt 1's
+    # history, and the delivery stays as attempt 2 left it.
+    assert not await db.record(pool, claimed["id"], 1, "failed", None, "late", None)
+    item = await latest(api)
+    assert (item["status"], item["attempts"], item["last_status_code"]) == ("delivered", 2, 204)
+    assert item["history"][0]["error"] == "late"
+
+
+async def latest(api: Api) -> dict[str, Any]:
+    r = await api.client.get(
+        "/api/v1/webhooks/deliveries", headers=api.auth("olivia"), params={"limit": 1}
+    )
+    return dict(r.json()["items"][0])
