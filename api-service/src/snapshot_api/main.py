@@ -12,13 +12,16 @@ from snapshot_shared.logging import setup_logging
 
 from snapshot_api import problems
 from snapshot_api.db.pool import create_pool
+from snapshot_api.db.task_events import TaskEventListener, connector
 from snapshot_api.denial_windows import DenialWindows
+from snapshot_api.exit_signals import ExitSignals
 from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
 from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from snapshot_api.routes import admin, health, rooms, snapshots, tasks
 from snapshot_api.services.reaper import Reaper
+from snapshot_api.services.task_streams import StreamHub
 from snapshot_api.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -43,16 +46,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     broker.on_ready(consumer.attach)
     reaper = Reaper(pool, settings.reaper_interval_seconds)
+    # Live progress: one LISTEN connection per worker feeds this process's event streams,
+    # which end as soon as the server is told to stop (uvicorn waits for open responses).
+    hub = StreamHub(settings.sse_streams_per_user)
+    listener = TaskEventListener(connector(settings), hub.notify, hub.resync)
+    exit_signals = ExitSignals(hub.shutdown)
     app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
+    app.state.stream_hub = hub
     app.state.denial_windows = DenialWindows(
         settings.denial_audit_window_seconds, settings.denial_audit_burst
     )
     broker.start()
     relay.start()
     reaper.start()
+    listener.start()
+    exit_signals.install()
     try:
         yield
     finally:
+        hub.shutdown()
+        exit_signals.remove()
+        await _bounded(listener.stop(), "the task event listener")
         await _bounded(reaper.stop(), "the reaper")
         await _bounded(relay.stop(), "the outbox relay")
         await _bounded(broker.close(), "the RabbitMQ connection")

@@ -24,11 +24,13 @@ _DESCRIPTIONS = {
     416: "The Range asks for bytes past the end of the PDF (`range_not_satisfiable`)",
     422: "The body or the parameters fail validation (`validation_error`,"
     " `idempotency_key_reused`)",
+    429: "Too many open event streams for one user (`too_many_streams`)",
     503: "PostgreSQL or the PDF store cannot answer right now (`unavailable`, `artifact_missing`)",
 }
 _HEADERS = {
     401: {"WWW-Authenticate": '`Bearer realm="room-snapshots"`, with `error="invalid_token"`'},
     416: {"Content-Range": "`bytes */<size>`"},
+    429: {"Retry-After": "Seconds to wait before trying again"},
     503: {"Retry-After": "Seconds to wait before trying again"},
 }
 

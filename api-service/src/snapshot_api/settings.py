@@ -64,6 +64,11 @@ class Settings(CommonSettings, BaseSettings):
     outbox_max_attempts: Annotated[int, Field(ge=1)] = 10
     outbox_publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     outbox_max_message_bytes: Annotated[int, Field(ge=1024)] = 128 * 2**20
+    # Live progress (GET /api/v1/tasks/{id}/events): a comment line every HEARTBEAT seconds
+    # keeps proxies from closing an idle stream; STREAMS_PER_USER bounds one user's open
+    # streams in each API worker process (over it: 429).
+    sse_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+    sse_streams_per_user: Annotated[int, Field(ge=1)] = 10
 
     _public_key: Any = PrivateAttr(default=None)
 
