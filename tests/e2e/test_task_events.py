@@ -21,6 +21,7 @@ from support.sse import Event, EventReader, TwoApis, publish, status_event
 from support.waiting import until, until_sync
 
 STREAMS_PER_USER = 3
+WAIT_SECONDS = 60  # a failure bound only: events arrive in milliseconds
 ARTIFACT = {"key": "ab" * 32, "bytes": 1234, "pages": 1, "pdf_sha256": "cd" * 32}
 
 
@@ -69,7 +70,11 @@ async def _stream(
 
 
 async def _next(reader: EventReader) -> Event:
-    event = await reader.next()
+    """The next event; fails (instead of hanging on heartbeats) if none comes within a minute."""
+    try:
+        event = await asyncio.wait_for(reader.next(), WAIT_SECONDS)
+    except TimeoutError:
+        raise AssertionError(f"no event within {WAIT_SECONDS}s") from None
     assert event is not None, "the stream ended early"
     return event
 
