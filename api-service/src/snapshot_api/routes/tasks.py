@@ -49,7 +49,12 @@ async def task_status(
     return task
 
 
-@router.get("/{task_id}/events", response_class=EventStreamResponse, responses=_EVENTS_RESPONSES)
+@router.get(
+    "/{task_id}/events",
+    status_code=200,
+    response_class=EventStreamResponse,
+    responses=_EVENTS_RESPONSES,
+)
 async def task_events(
     task_id: UUID,
     user: CurrentUser,
