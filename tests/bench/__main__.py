@@ -1,5 +1,6 @@
 """``make bench``: start the stack on a fresh database, queue prefix and store, measure items
-1–6 of the benchmark issue, print one table and write ``bench/results.json``.
+1–6 of the benchmark issue and item 7 (live progress, issue 14), print one table and write
+``bench/results.json``.
 
 Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import the way pytest
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench import api_load, big_rooms, cache_hits, downloads, freeze, pipeline
+from bench import api_load, big_rooms, cache_hits, downloads, freeze, live_progress, pipeline
 from bench.api_load import Endpoints, LoadRun
 from bench.bare import BarePool
 from bench.load import LoadGenerator
@@ -93,6 +94,9 @@ def run_all(
     say("item 2: freeze cost")
     rows["2"] = freeze.run(lr, rooms, auth, dsn)
     raw["no_renderer"] = lr.raw
+    say("item 7: live progress, SSE beside polling (the bench publishes `completed`)")
+    rows["7"] = live_progress.run(stack, auth, rooms[MAIN_ROOM], plan.live_samples)
+    stack.purge_jobs()  # nobody rendered them; the standby must not either
 
     say("item 4: disk hits from a renderer replica that never saw these documents")
     stack.switch_to_standby()
@@ -112,7 +116,7 @@ def run_all(
         plan.download_clients,
         plan.download_seconds,
     )
-    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6")
+    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7")
     rows["1gen"] = [api_load.loadgen_row(lg)]
     return [row for key in order for row in rows[key]]
 

@@ -45,6 +45,7 @@ class Plan:
     download_clients: int = 16
     download_seconds: float = 5.0
     micro_samples: int = 200
+    live_samples: int = 100  # item 7: tasks whose completion an SSE and a polling client await
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -70,6 +71,7 @@ class Plan:
                 big_sizes=(10, 100),
                 download_seconds=0.4,
                 micro_samples=30,
+                live_samples=10,
             )
         return cls(quick=False)
 
