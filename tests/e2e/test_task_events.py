@@ -79,6 +79,13 @@ async def _next(reader: EventReader) -> Event:
     return event
 
 
+def _metric(apis: TwoApis, name: str) -> float:
+    """A metric of the second process (the one the streams are open on)."""
+    text = httpx.get(f"{apis.other_base}/metrics", timeout=30).text
+    [value] = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return value
+
+
 def _task_status(apis: TwoApis, task_id: str, user: str = "olivia") -> dict[str, Any]:
     return dict(apis.call("GET", f"/api/v1/tasks/{task_id}", user).json())
 
@@ -184,6 +191,7 @@ async def test_streams_per_user_are_bounded(apis):
         assert over.status_code == 429
         assert over.json()["code"] == "too_many_streams" and over.json()["limit"] == 3
         assert over.headers["retry-after"]
+        assert _metric(apis, "snapshot_api_event_streams") >= STREAMS_PER_USER
         # another process keeps its own count (the bound is per worker process)
         async with _stream(apis, created["task_id"], "uma", base=apis.base) as elsewhere:
             await _next(elsewhere)
@@ -288,6 +296,7 @@ async def test_a_lost_listener_reconnects_and_streams_read_again(apis, channel):
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             final = await _next(reader)
             assert (final.event, final.id) == ("completed", 2)
+        assert _metric(apis, "snapshot_api_task_events_reconnects_total") >= 1
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()

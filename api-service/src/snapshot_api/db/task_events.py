@@ -19,6 +19,7 @@ from uuid import UUID
 import asyncpg
 
 from snapshot_api.background import BackgroundLoop
+from snapshot_api.metrics import TASK_EVENTS_RECONNECTS
 from snapshot_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class TaskEventListener(BackgroundLoop):
 
     async def _run(self) -> None:
         pause = RETRY_FIRST_SECONDS
+        first = True
         while True:
             try:
                 conn = await self.connect()
@@ -88,6 +90,9 @@ class TaskEventListener(BackgroundLoop):
                 pause = min(pause * 2, RETRY_MAX_SECONDS)
                 continue
             pause = RETRY_FIRST_SECONDS
+            if not first:
+                TASK_EVENTS_RECONNECTS.inc()
+            first = False
             try:
                 await self._listen(conn)
             except asyncio.CancelledError:

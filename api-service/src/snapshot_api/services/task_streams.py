@@ -25,6 +25,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from snapshot_api.errors import NotFound, TooManyStreams, Unavailable
+from snapshot_api.metrics import EVENT_STREAMS
 from snapshot_api.problems import DATABASE_DOWN
 from snapshot_api.schemas import Task
 from snapshot_api.services.tasks import TERMINAL
@@ -80,6 +81,7 @@ class StreamHub:
         sub = Subscription(task_id, user_id, sent)
         self._by_task.setdefault(task_id, set()).add(sub)
         self._by_user[user_id] += 1
+        EVENT_STREAMS.inc()
         return sub
 
     def close(self, sub: Subscription) -> None:
@@ -90,6 +92,7 @@ class StreamHub:
         if not subs:
             del self._by_task[sub.task_id]
         self._by_user[sub.user_id] -= 1
+        EVENT_STREAMS.dec()
         if self._by_user[sub.user_id] <= 0:
             del self._by_user[sub.user_id]
 
