@@ -21,13 +21,17 @@ from support.sse import Event, EventReader, TwoApis, publish, status_event
 from support.waiting import until, until_sync
 
 STREAMS_PER_USER = 3
+HEARTBEAT_SECONDS = 0.5
 WAIT_SECONDS = 60  # a failure bound only: events arrive in milliseconds
 ARTIFACT = {"key": "ab" * 32, "bytes": 1234, "pages": 1, "pdf_sha256": "cd" * 32}
 
 
 @pytest.fixture(scope="module")
 def apis() -> Iterator[TwoApis]:
-    s = TwoApis(SNAPSHOT_API_SSE_STREAMS_PER_USER=str(STREAMS_PER_USER))
+    s = TwoApis(
+        SNAPSHOT_API_SSE_STREAMS_PER_USER=str(STREAMS_PER_USER),
+        SNAPSHOT_API_SSE_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS),
+    )
     try:
         s.start()
         yield s
@@ -117,6 +121,15 @@ async def test_events_reach_a_client_of_the_other_process_in_order(apis, channel
         )
         assert await reader.next() is None  # the stream ends after the final event
     assert _task_status(apis, created["task_id"])["status"] == "completed"
+
+
+async def test_an_idle_stream_sends_heartbeats(apis):
+    created = _task(apis)
+    async with _stream(apis, created["task_id"], "olivia") as reader:
+        assert (await _next(reader)).id == 1
+        for _ in range(2):  # comment lines, which an EventSource ignores
+            line = await asyncio.wait_for(reader.heartbeat(), WAIT_SECONDS)
+            assert line == ": heartbeat"
 
 
 async def test_resume_with_last_event_id_sends_only_newer_state(apis, channel):

@@ -64,6 +64,17 @@ class EventReader:
         self.ended = True
         return None
 
+    async def heartbeat(self) -> str:
+        """Read up to the next comment line (skipping nothing else: an event fails it)."""
+        if self._lines is None:
+            self._lines = self.response.aiter_lines()
+        async for line in self._lines:
+            if line.startswith(":"):
+                self.comments += 1
+                return line
+            assert line == "", f"an event instead of a heartbeat: {line!r}"
+        raise AssertionError("the stream ended")
+
     async def until_final(self) -> list[Event]:
         """Every event up to the end of the stream (which follows the final event)."""
         events = []
