@@ -9,8 +9,9 @@ from fastapi import APIRouter, Header, Response
 
 from snapshot_api.deps import CurrentUser, PoolDep, SettingsDep, StreamHubDep
 from snapshot_api.openapi import problem_responses
+from snapshot_api.responses import EventStreamResponse
 from snapshot_api.schemas import Task
-from snapshot_api.services.task_streams import EventStreamResponse, event_stream
+from snapshot_api.services.task_streams import event_stream
 from snapshot_api.services.tasks import TERMINAL, get_task, get_task_row, task_view
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])

@@ -21,9 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
-
 from snapshot_api.errors import NotFound, TooManyStreams, Unavailable
 from snapshot_api.metrics import EVENT_STREAMS
 from snapshot_api.problems import DATABASE_DOWN
@@ -151,23 +148,3 @@ async def event_stream(
                         sub.wake.set()
     finally:
         hub.close(sub)
-
-
-class EventStreamResponse(StreamingResponse):
-    """``text/event-stream`` that always leaves the hub, even when the client went away before
-    the body started (its generator, never started, would run no ``finally``)."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, body: AsyncIterator[str], hub: StreamHub, sub: Subscription) -> None:
-        super().__init__(
-            body,
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
-        self._hub, self._sub = hub, sub
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._hub.close(self._sub)
