@@ -135,9 +135,15 @@ async def test_an_idle_stream_sends_heartbeats(apis):
 async def test_resume_with_last_event_id_sends_only_newer_state(apis, channel):
     created = _task(apis)
     task_id = created["task_id"]
-    await publish(channel, apis.status_queue, status_event(created, "started", 5))
-    await publish(channel, apis.status_queue, status_event(created, "progress", 40))
-    until_sync(lambda: _task_status(apis, task_id)["progress"] == 40, 30, "progress 40")
+    # one at a time: the consumer applies events concurrently, and a started(5) applied after
+    # a progress(40) is stale and numbers nothing
+    for name, progress in (("started", 5), ("progress", 40)):
+        await publish(channel, apis.status_queue, status_event(created, name, progress))
+        until_sync(
+            lambda p=progress: _task_status(apis, task_id)["progress"] == p,
+            30,
+            f"progress {progress}",
+        )
 
     async with _stream(apis, task_id, "olivia", **{"Last-Event-ID": "3"}) as reader:
         # id 3 (progress 40) is the current state: nothing is repeated, the next change is sent
