@@ -196,6 +196,18 @@ async def test_only_members_may_listen(apis):
         assert (await _next(reader)).data["status"] == "queued"
 
 
+async def test_a_removed_member_loses_the_stream_at_the_next_change(apis, channel):
+    created = _task(apis)
+    member = f"/api/v1/rooms/{created['room_id']}/members/rita"
+    assert apis.call("PUT", member, "olivia", json={"role": "viewer"}).status_code == 201
+    async with _stream(apis, created["task_id"], "rita") as reader:
+        assert (await _next(reader)).id == 1
+        assert apis.call("DELETE", member, "olivia").status_code == 204
+        await publish(channel, apis.status_queue, status_event(created, "started", 5))
+        assert await asyncio.wait_for(reader.next(), WAIT_SECONDS) is None  # ended, unsent
+    assert _task_status(apis, created["task_id"])["progress"] == 5  # the change did happen
+
+
 async def test_streams_per_user_are_bounded(apis):
     created = _task(apis, "uma")
     path = f"/api/v1/tasks/{created['task_id']}/events"

@@ -11,8 +11,8 @@ from snapshot_api.deps import CurrentUser, PoolDep, SettingsDep, StreamHubDep
 from snapshot_api.openapi import problem_responses
 from snapshot_api.responses import EventStreamResponse
 from snapshot_api.schemas import Task
-from snapshot_api.services.task_streams import event_stream
-from snapshot_api.services.tasks import TERMINAL, get_task, get_task_row, task_view
+from snapshot_api.services.task_streams import event_stream, task_reader
+from snapshot_api.services.tasks import TERMINAL, get_task, get_task_row
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 LastEventId = Annotated[
@@ -69,10 +69,5 @@ async def task_events(
     if row["status"] in TERMINAL and row["event_seq"] <= resume:
         return Response(status_code=204)  # an EventSource stops reconnecting on 204
     sub = hub.open(task_id, user.id, resume)
-
-    async def read() -> tuple[dict[str, Any], int]:
-        current = await get_task_row(pool, user, task_id)
-        return task_view(current), int(current["event_seq"])
-
-    body = event_stream(read, sub, hub, settings.sse_heartbeat_seconds)
+    body = event_stream(task_reader(pool, user, task_id), sub, hub, settings.sse_heartbeat_seconds)
     return EventStreamResponse(body, hub, sub)

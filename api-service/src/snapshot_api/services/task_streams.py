@@ -21,11 +21,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
+from snapshot_api.auth import User
+from snapshot_api.db import tasks
 from snapshot_api.errors import NotFound, TooManyStreams, Unavailable
 from snapshot_api.metrics import EVENT_STREAMS
 from snapshot_api.problems import DATABASE_DOWN
 from snapshot_api.schemas import Task
-from snapshot_api.services.tasks import TERMINAL
+from snapshot_api.services.tasks import TERMINAL, get_task_row, task_view
 
 log = logging.getLogger(__name__)
 RETRY_MS = 2000  # the reconnection delay a client's EventSource is told to use
@@ -109,6 +113,23 @@ class StreamHub:
         """End every stream promptly (the server is stopping) and refuse new ones."""
         self.closing = True
         self.resync()
+
+
+def task_reader(pool: asyncpg.Pool, user: User, task_id: UUID) -> ReadState:
+    """How a stream re-reads its task after the route authorized it: a member's role is checked
+    again at every read (a removed member's stream ends at the next change), while an
+    administrator's access was audited once, when the stream opened, not once per event."""
+
+    async def read() -> tuple[dict[str, Any], int]:
+        if user.is_admin:
+            row = await tasks.get_with_room(pool, task_id)
+            if row is None:
+                raise NotFound("Task not found")
+        else:
+            row = await get_task_row(pool, user, task_id)
+        return task_view(row), int(row["event_seq"])
+
+    return read
 
 
 def format_event(view: dict[str, Any], seq: int) -> str:
