@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +121,7 @@ class TwoApis(Stack):
         self.other_port = free_port()
         self.other_base = f"http://127.0.0.1:{self.other_port}"
         self.other: subprocess.Popen[bytes] | None = None
+        self.other_metrics = tempfile.mkdtemp(prefix="e2e-prom-")
 
     @property
     def status_queue(self) -> str:
@@ -130,6 +133,7 @@ class TwoApis(Stack):
             **self.env,
             "SNAPSHOT_API_PORT": str(self.other_port),
             "SNAPSHOT_API_QUEUE_PREFIX": self.other_prefix,
+            "PROMETHEUS_MULTIPROC_DIR": self.other_metrics,  # serve empties it at start
         }
         self.other = self._spawn([str(BIN / "snapshot-api"), "serve"], "api2.log", env)
         self._wait_http(self.other_base + "/readyz", self.other, "second api")
@@ -138,3 +142,4 @@ class TwoApis(Stack):
         end_process(self.other, grace=30)
         super().stop()
         delete_topology(self.other_prefix)
+        shutil.rmtree(self.other_metrics, ignore_errors=True)
