@@ -6,6 +6,7 @@ reached it through PostgreSQL LISTEN/NOTIFY."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -252,8 +253,6 @@ def _raw_stream(apis: TwoApis, task_id: str, user: str) -> socket.socket:
 
 def _read_all(sock: socket.socket) -> list[tuple[int, str, dict[str, Any]]]:
     """The slow client finally reads: every event it was sent, as (id, event, data)."""
-    import json
-
     sock.settimeout(60)
     chunks = []
     while chunk := sock.recv(65536):
