@@ -1,6 +1,7 @@
 """``make bench``: start the stack on a fresh database, queue prefix and store, measure items
-1–6 of the benchmark issue and item 7 (webhook beside polling latency, issue 14), print one
-table and write ``bench/results.json``.
+1–6 of the benchmark issue, item 7 (live progress over SSE beside polling, issue 14) and
+item 8 (webhook beside polling latency, issue 14), print one table and write
+``bench/results.json``.
 
 Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import the way pytest
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
@@ -17,7 +18,16 @@ from typing import Any
 
 from snapshot_client import Client
 
-from bench import api_load, big_rooms, cache_hits, downloads, freeze, pipeline, webhooks
+from bench import (
+    api_load,
+    big_rooms,
+    cache_hits,
+    downloads,
+    freeze,
+    live_progress,
+    pipeline,
+    webhooks,
+)
 from bench.api_load import Endpoints, LoadRun
 from bench.bare import BarePool
 from bench.load import LoadGenerator
@@ -84,8 +94,8 @@ def run_all(
     rows["3"] = pipeline.run(
         port, auth, dsn, rooms[MAIN_ROOM], plan.pipeline_docs, plan.pipeline_rounds, bare
     )
-    say("item 7: webhook and polling latency after the renderer's completed")
-    rows["7"] = [
+    say("item 8: webhook and polling latency after the renderer's completed")
+    rows["8"] = [
         asyncio.run(webhooks.measure(stack.base, dsn, auth, rooms[MAIN_ROOM], plan.webhook_samples))
     ]
     say("item 4: rendering ~1 MB PDFs into the store for the disk hits")
@@ -98,6 +108,9 @@ def run_all(
     say("item 2: freeze cost")
     rows["2"] = freeze.run(lr, rooms, auth, dsn)
     raw["no_renderer"] = lr.raw
+    say("item 7: live progress, SSE beside polling (the bench publishes `completed`)")
+    rows["7"] = live_progress.run(stack, auth, rooms[MAIN_ROOM], plan.live_samples)
+    stack.purge_jobs()  # nobody rendered them; the standby must not either
 
     say("item 4: disk hits from a renderer replica that never saw these documents")
     stack.switch_to_standby()
@@ -117,7 +130,7 @@ def run_all(
         plan.download_clients,
         plan.download_seconds,
     )
-    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7")
+    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7", "8")
     rows["1gen"] = [api_load.loadgen_row(lg)]
     return [row for key in order for row in rows[key]]
 

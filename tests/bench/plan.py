@@ -46,6 +46,7 @@ class Plan:
     download_seconds: float = 5.0
     micro_samples: int = 200
     webhook_samples: int = 40
+    live_samples: int = 100  # item 7: tasks whose completion an SSE and a polling client await
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -72,6 +73,7 @@ class Plan:
                 download_seconds=0.4,
                 micro_samples=30,
                 webhook_samples=3,
+                live_samples=10,
             )
         return cls(quick=False)
 

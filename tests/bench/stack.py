@@ -54,7 +54,7 @@ class BenchStack(Stack):
                 "SNAPSHOT_RENDERER_CONCURRENCY": str(renderer_concurrency),
                 "SNAPSHOT_RENDERER_RENDER_TIMEOUT_SECONDS": str(render_timeout),
                 "SNAPSHOT_RENDERER_RENDER_MEMORY_BYTES": str(render_memory),
-                "SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK": "true",  # item 7's receiver
+                "SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK": "true",  # item 8's receiver
             },
         )
         self.api_workers = api_workers

@@ -1,4 +1,4 @@
-"""Item 7: how soon a client hears that its snapshot is ready. From the renderer's ``completed``
+"""Item 8: how soon a client hears that its snapshot is ready. From the renderer's ``completed``
 (the event's ``at``, stored as the task's ``completed_at``) to a webhook receiver on 127.0.0.1
 getting the signed event, beside a polling client of the same task that waits what the API's
 ``Retry-After`` says between polls (the polite client the API asks for), in the same run.
@@ -87,7 +87,7 @@ async def measure(base: str, dsn: str, auth: dict[str, str], room: str, samples:
     hook_p50, poll_p50 = statistics.median(hook), statistics.median(poll)
     failed = sum(s["status"] != "completed" for s in runs)
     return Row(
-        "7",
+        "8",
         f"webhook: renderer's completed → receiver has the signed event, {samples} snapshots",
         f"p50 {ms(hook_p50)}, p99 {ms(_p(hook, 0.99))}",
         f"polling GET /tasks/{{id}} at Retry-After: p50 {ms(poll_p50)}, p99 {ms(_p(poll, 0.99))}",

@@ -263,8 +263,8 @@ def test_fuzz_the_live_schema(stack: Stack, fuzz_world: dict[str, Any]) -> None:
     failures: list[str] = []
     sent = 0
     operations = [result.ok() for result in schema.get_all_operations()]
-    # + DELETE room, DELETE member, GET/PUT rate limits (issue 13), webhooks (issue 14)
-    assert len(operations) == 21
+    # + DELETE room, DELETE member, GET/PUT rate limits (issue 13), webhooks, task events (14)
+    assert len(operations) == 22
     for operation in operations:
         for mode, examples in (
             (GenerationMode.POSITIVE, FUZZ_EXAMPLES),
@@ -272,6 +272,10 @@ def test_fuzz_the_live_schema(stack: Stack, fuzz_world: dict[str, Any]) -> None:
         ):
             if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
                 continue  # /healthz, /readyz: nothing to make invalid
+            # The world's task stays queued, so its live stream would never end: valid cases
+            # are tests/e2e/test_task_events.py's; invalid ones (404, 422) are fuzzed here.
+            if mode is GenerationMode.POSITIVE and operation.path.endswith("/events"):
+                continue
             try:
                 sent += _fuzz_operation(operation, mode, fuzz_world, stack.base, examples)
             except Exception as exc:  # noqa: BLE001 - collect every operation's failure

@@ -36,10 +36,11 @@ def test_migrate_creates_database_and_is_idempotent():
         "0003_outbox_parking",
         "0004_roles",
         "0005_rate_limits",
+        "0007_task_events",
         "0008_webhooks",
     ]
     assert second == []
-    assert versions == 6
+    assert versions == 7
     assert {
         "rooms",
         "members",

@@ -164,6 +164,7 @@ ENDPOINTS = [
         audited_ok=("webhook.secret", "rotated"),
     ),
     Endpoint("GET", "/api/v1/webhooks/deliveries", "user", 200),
+    Endpoint("GET", "/api/v1/tasks/{task}/events", "viewer", 200, "task.events"),  # finished
     Endpoint("GET", "/api/v1/snapshots/metrics/summary", "admin", 200, "admin.summary"),
     Endpoint("GET", "/api/v1/audit", "admin", 200, "admin.audit"),
     Endpoint("GET", LIMITS, "admin", 200, "admin.rate_limits.read"),
@@ -185,6 +186,7 @@ ENDPOINTS = [
 ADMIN_ACCESS = {
     "room.read", "room.delete", "member.put", "member.remove", "message.post", "message.list",
     "snapshot.list", "snapshot.read", "snapshot.download", "snapshot.delete", "task.read",
+    "task.events",
 }  # fmt: skip
 ENDPOINTS = [replace(e, admin_access=e.action in ADMIN_ACCESS) for e in ENDPOINTS]
 
@@ -263,7 +265,7 @@ async def test_the_matrix_covers_every_documented_operation(env: Env):
         for e in ENDPOINTS
     }  # fmt: skip
     assert documented == covered
-    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 126
+    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 132
 
 
 async def _get(env: Env, path: str, user: str) -> httpx.Response:
@@ -282,6 +284,7 @@ async def test_ids_of_another_room_are_never_served(env: Env):
             SNAP,
             SNAP + "/download",
             "/api/v1/tasks/{task}",
+            "/api/v1/tasks/{task}/events",
         ):
             foreign = template.format(
                 room=w.other_room, snapshot=w.other_snapshot, task=w.other_task

@@ -28,6 +28,7 @@ PROTECTED = [
     ("DELETE", f"/api/v1/snapshots/{ID}"),
     ("GET", f"/api/v1/snapshots/{ID}/download"),
     ("GET", f"/api/v1/tasks/{ID}"),
+    ("GET", f"/api/v1/tasks/{ID}/events"),
     ("GET", "/api/v1/snapshots/metrics/summary"),
     ("GET", "/api/v1/audit"),
 ]

@@ -58,6 +58,7 @@ def _paths(room: str, accepted: dict[str, str]) -> list[str]:
         f"/api/v1/snapshots/{snap}",
         f"/api/v1/snapshots/{snap}/download",
         f"/api/v1/tasks/{accepted['task_id']}",
+        f"/api/v1/tasks/{accepted['task_id']}/events",  # finished: its final event, then the end
     ]
 
 

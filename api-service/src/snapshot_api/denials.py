@@ -39,6 +39,7 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("DELETE", SNAPSHOT): "snapshot.delete",
     ("GET", SNAPSHOT + "/download"): "snapshot.download",
     ("GET", "/api/v1/tasks/{task_id}"): "task.read",
+    ("GET", "/api/v1/tasks/{task_id}/events"): "task.events",
     ("GET", "/api/v1/snapshots/metrics/summary"): "admin.summary",
     ("GET", "/api/v1/audit"): "admin.audit",
     ("GET", "/api/v1/admin/users/{user_id}/rate-limits"): "admin.rate_limits.read",

@@ -15,6 +15,7 @@ from snapshot_api.errors import Unauthorized
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.services.access import REQUEST_AUDIT, Actor
 from snapshot_api.services.rate_limits import Limiter, Quota
+from snapshot_api.services.task_streams import StreamHub
 from snapshot_api.settings import Settings
 
 _bearer = HTTPBearer(
@@ -40,7 +41,13 @@ async def get_relay(request: Request) -> OutboxRelay:
     return relay
 
 
+async def get_stream_hub(request: Request) -> StreamHub:
+    hub: StreamHub = request.app.state.stream_hub
+    return hub
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StreamHubDep = Annotated[StreamHub, Depends(get_stream_hub)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 

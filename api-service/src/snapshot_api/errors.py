@@ -92,6 +92,13 @@ class SnapshotTooLarge(ApiError):
     status, code, title = 413, "snapshot_too_large", "Snapshot scope too large"
 
 
+class TooManyStreams(ApiError):
+    """The caller holds as many open event streams as one user may."""
+
+    status, code, title = 429, "too_many_streams", "Too many open event streams"
+    headers = {"Retry-After": "5"}
+
+
 class InvalidRequest(ApiError):
     """The body or the parameters fail validation."""
 

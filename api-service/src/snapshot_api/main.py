@@ -12,7 +12,9 @@ from snapshot_shared.logging import setup_logging
 
 from snapshot_api import problems
 from snapshot_api.db.pool import create_pool
+from snapshot_api.db.task_events import TaskEventListener, connector
 from snapshot_api.denial_windows import DenialWindows
+from snapshot_api.exit_signals import ExitSignals
 from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
@@ -20,6 +22,7 @@ from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddlewar
 from snapshot_api.routes import admin, health, rate_limits, rooms, snapshots, tasks, webhooks
 from snapshot_api.services.rate_limits import Limiter
 from snapshot_api.services.reaper import Reaper
+from snapshot_api.services.task_streams import StreamHub
 from snapshot_api.settings import Settings, get_settings
 from snapshot_api.webhooks.delivery import RetryPolicy, WebhookDelivery
 from snapshot_api.webhooks.sender import Sender, SenderConfig
@@ -63,8 +66,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.webhook_poll_seconds,
         settings.webhook_concurrency,
     )
-    app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
     app.state.webhook_sender, app.state.webhook_delivery = sender, delivery
+    # Live progress: one LISTEN connection per worker feeds this process's event streams,
+    # which end as soon as the server is told to stop (uvicorn waits for open responses).
+    hub = StreamHub(settings.sse_streams_per_user)
+    listener = TaskEventListener(connector(settings), hub.notify, hub.resync)
+    exit_signals = ExitSignals(hub.shutdown)
+    app.state.pool, app.state.broker, app.state.relay = pool, broker, relay
+    app.state.stream_hub = hub
     app.state.denial_windows = DenialWindows(
         settings.denial_audit_window_seconds, settings.denial_audit_burst
     )
@@ -72,9 +81,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     relay.start()
     reaper.start()
     delivery.start()
+    listener.start()
+    exit_signals.install()
     try:
         yield
     finally:
+        hub.shutdown()
+        exit_signals.remove()
+        await _bounded(listener.stop(), "the task event listener")
         await _bounded(delivery.stop(), "the webhook delivery loop")
         await _bounded(sender.close(), "the webhook HTTP client")
         await _bounded(reaper.stop(), "the reaper")

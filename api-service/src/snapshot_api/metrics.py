@@ -68,6 +68,15 @@ BROKER_UP = Gauge(
     "1 when the API's RabbitMQ connection is up, else 0",
     multiprocess_mode="mostrecent",
 )
+EVENT_STREAMS = Gauge(
+    "snapshot_api_event_streams",
+    "Open task event streams (GET /api/v1/tasks/{id}/events), summed over live workers",
+    multiprocess_mode="livesum",
+)
+TASK_EVENTS_RECONNECTS = Counter(
+    "snapshot_api_task_events_reconnects_total",
+    "Times a worker's LISTEN connection for task events was lost and opened again",
+)
 QUEUE_MESSAGES = Gauge(
     "snapshot_api_queue_messages",
     "Messages in a RabbitMQ queue (render.jobs, render.jobs.dead), read from the broker",

@@ -24,8 +24,8 @@ _DESCRIPTIONS = {
     416: "The Range asks for bytes past the end of the PDF (`range_not_satisfiable`)",
     422: "The body or the parameters fail validation (`validation_error`,"
     " `idempotency_key_reused`, `batch_over_rate_limit`)",
-    429: "Your rate limit for this action is spent for now (`rate_limited`); `Retry-After`"
-    " says when to try again",
+    429: "Your rate limit for this action is spent for now (`rate_limited`), or you have too"
+    " many open event streams (`too_many_streams`); `Retry-After` says when to try again",
     503: "PostgreSQL or the PDF store cannot answer right now (`unavailable`, `artifact_missing`)",
 }
 _HEADERS = {

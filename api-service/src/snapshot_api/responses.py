@@ -1,5 +1,5 @@
-"""The PDF download answer: Starlette's FileResponse on an already open, verified file, with
-Range errors as problems."""
+"""Answers beyond JSON: the PDF download (Starlette's FileResponse on an already open,
+verified file, with Range errors as problems) and a task's event stream."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from io import BufferedReader
 
 import anyio
 import starlette.responses
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from snapshot_api.errors import RangeNotSatisfiable
+from snapshot_api.services.task_streams import StreamHub, Subscription
 
 PATHSEND = "http.response.pathsend"
 
@@ -70,3 +71,23 @@ def check_range(http_range: str | None, if_range: str | None, etag: str, size: i
         PdfFile._parse_range_header(http_range, size)
     except starlette.responses.RangeNotSatisfiable as exc:
         raise RangeNotSatisfiable(size) from exc
+
+
+class EventStreamResponse(StreamingResponse):
+    """``text/event-stream`` that always leaves the hub, even when the client went away before
+    the body started (its generator, never started, would run no ``finally``)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, body: AsyncIterator[str], hub: StreamHub, sub: Subscription) -> None:
+        super().__init__(
+            body,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self._hub, self._sub = hub, sub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._hub.close(self._sub)

@@ -79,6 +79,11 @@ class Settings(CommonSettings, BaseSettings):
     webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
     webhook_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    # Live progress (GET /api/v1/tasks/{id}/events): a comment line every HEARTBEAT seconds
+    # keeps proxies from closing an idle stream; STREAMS_PER_USER bounds one user's open
+    # streams in each API worker process (over it: 429).
+    sse_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+    sse_streams_per_user: Annotated[int, Field(ge=1)] = 10
 
     _public_key: Any = PrivateAttr(default=None)
 

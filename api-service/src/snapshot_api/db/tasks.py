@@ -16,7 +16,7 @@ INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($1, $2, $3, $4
 GET_WITH_ROOM = """
 SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
        t.render_ms, t.error_code, t.error_message, t.created_at, t.started_at, t.completed_at,
-       s.room_id
+       t.event_seq, s.room_id
 FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
 WHERE t.id = $1 AND s.deleted_at IS NULL
 """

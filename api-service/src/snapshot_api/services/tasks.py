@@ -37,6 +37,11 @@ _STATUS_OF_EVENT = {
 
 
 async def get_task(pool: asyncpg.Pool, user: User, task_id: UUID) -> dict[str, Any]:
+    return task_view(await get_task_row(pool, user, task_id))
+
+
+async def get_task_row(pool: asyncpg.Pool, user: User, task_id: UUID) -> asyncpg.Record:
+    """The task's row (with its ``event_seq``), if ``user`` may see it; else ``NotFound``."""
     row = await tasks.get_with_room(pool, task_id)
     if row is None:
         raise NotFound("Task not found")
@@ -44,7 +49,7 @@ async def get_task(pool: asyncpg.Pool, user: User, task_id: UUID) -> dict[str, A
         await require_role(pool, row["room_id"], user, "viewer")
     except NotFound as exc:
         raise NotFound("Task not found") from exc
-    return task_view(row)
+    return row
 
 
 def task_view(row: Any, prefix: str = "") -> dict[str, Any]:
