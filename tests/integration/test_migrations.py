@@ -30,9 +30,15 @@ def test_migrate_creates_database_and_is_idempotent():
         first, second, tables, versions = asyncio.run(_inspect(dsn))
     finally:
         drop_database(dsn)
-    assert first == ["0001_init", "0002_edges_input", "0003_outbox_parking", "0004_roles"]
+    assert first == [
+        "0001_init",
+        "0002_edges_input",
+        "0003_outbox_parking",
+        "0004_roles",
+        "0005_fair_outbox",
+    ]
     assert second == []
-    assert versions == 4
+    assert versions == 5
     assert {
         "rooms",
         "members",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -65,9 +66,15 @@ def retry_pause(message: AbstractIncomingMessage) -> float:
 
 class StatusConsumer:
     def __init__(
-        self, pool: asyncpg.Pool, prefetch: int, delivery_limit: int, pool_size: int | None = None
+        self,
+        pool: asyncpg.Pool,
+        prefetch: int,
+        delivery_limit: int,
+        pool_size: int | None = None,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
+        self.on_finished = on_finished  # called after a task reached completed or failed
         # Each event in flight holds a pool connection: more would only wait for one.
         self.prefetch = min(prefetch, pool_size) if pool_size else prefetch
         self.delivery_limit = delivery_limit
@@ -123,6 +130,8 @@ class StatusConsumer:
                 return
             await message.ack()
             STATUS_EVENTS.labels(event=event.event, applied=str(changed).lower()).inc()
+            if changed and event.event in ("completed", "failed") and self.on_finished:
+                self.on_finished()
 
     async def _hand_back(self, message: AbstractIncomingMessage, exc: Exception) -> None:
         pause = retry_pause(message)

@@ -98,6 +98,7 @@ async def _create(
         canonical,
         actor.request_id,
         payload_gzip=canonical_gzip,
+        requested_by=actor.user.id,
     )
     await snapshots.create(
         conn,
