@@ -45,6 +45,7 @@ class Plan:
     download_clients: int = 16
     download_seconds: float = 5.0
     micro_samples: int = 200
+    flood_samples: int = 5  # the small user's misses, idle and while another user floods
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -70,6 +71,7 @@ class Plan:
                 big_sizes=(10, 100),
                 download_seconds=0.4,
                 micro_samples=30,
+                flood_samples=2,
             )
         return cls(quick=False)
 
