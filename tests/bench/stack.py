@@ -50,6 +50,7 @@ class BenchStack(Stack):
                 "SNAPSHOT_API_MAX_SNAPSHOT_WEIGHT": str(64 * 2**20),
                 "SNAPSHOT_RENDERER_MAX_SNAPSHOT_MESSAGES": "20000",
                 "SNAPSHOT_RENDERER_MAX_SNAPSHOT_WEIGHT": str(64 * 2**20),
+                "SNAPSHOT_API_RATE_LIMITS": "off",  # load generators are single users
                 "SNAPSHOT_RENDERER_CONCURRENCY": str(renderer_concurrency),
                 "SNAPSHOT_RENDERER_RENDER_TIMEOUT_SECONDS": str(render_timeout),
                 "SNAPSHOT_RENDERER_RENDER_MEMORY_BYTES": str(render_memory),

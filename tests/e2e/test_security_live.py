@@ -256,7 +256,7 @@ def test_fuzz_the_live_schema(stack: Stack, fuzz_world: dict[str, Any]) -> None:
     failures: list[str] = []
     sent = 0
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 17  # + DELETE room, DELETE member (issue 13)
+    assert len(operations) == 19  # + DELETE room, DELETE member, GET/PUT rate limits (issue 13)
     for operation in operations:
         for mode, examples in (
             (GenerationMode.POSITIVE, FUZZ_EXAMPLES),

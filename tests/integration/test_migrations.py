@@ -35,10 +35,11 @@ def test_migrate_creates_database_and_is_idempotent():
         "0002_edges_input",
         "0003_outbox_parking",
         "0004_roles",
-        "0005_fair_outbox",
+        "0005_rate_limits",
+        "0006_fair_outbox",
     ]
     assert second == []
-    assert versions == 5
+    assert versions == 6
     assert {
         "rooms",
         "members",
@@ -48,10 +49,13 @@ def test_migrate_creates_database_and_is_idempotent():
         "tasks",
         "outbox",
         "audit",
+        "rate_limits",
+        "rate_limit_overrides",
     } <= tables
 
 
 TABLES = ("rooms", "members", "messages", "payloads", "snapshots", "tasks", "outbox")
+TABLES += ("rate_limits", "rate_limit_overrides")
 
 
 async def _roles(dsn: str) -> dict[str, object]:

@@ -94,6 +94,7 @@ class Endpoint:
 
 ROOM = "/api/v1/rooms/{room}"
 SNAP = "/api/v1/snapshots/{snapshot}"
+LIMITS = "/api/v1/admin/users/{user}/rate-limits"
 ENDPOINTS = [
     Endpoint("POST", "/api/v1/rooms", "user", 201, body={"name": "Another room"}),
     Endpoint("GET", ROOM, "viewer", 200, "room.read"),
@@ -157,6 +158,16 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tasks/{task}", "viewer", 200, "task.read"),
     Endpoint("GET", "/api/v1/snapshots/metrics/summary", "admin", 200, "admin.summary"),
     Endpoint("GET", "/api/v1/audit", "admin", 200, "admin.audit"),
+    Endpoint("GET", LIMITS, "admin", 200, "admin.rate_limits.read"),
+    Endpoint(
+        "PUT",
+        LIMITS,
+        "admin",
+        200,
+        "admin.rate_limits.set",
+        ("admin.rate_limits.set", "changed"),
+        body={"snapshots": "600/minute"},
+    ),
     Endpoint("GET", "/healthz", "anyone", 200),
     Endpoint("GET", "/readyz", "anyone", 200),
 ]
@@ -243,7 +254,7 @@ async def test_the_matrix_covers_every_documented_operation(env: Env):
         for e in ENDPOINTS
     }  # fmt: skip
     assert documented == covered
-    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 102
+    assert len(CASES) == len(ENDPOINTS) * len(ROLES) == 114
 
 
 async def _get(env: Env, path: str, user: str) -> httpx.Response:

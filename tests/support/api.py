@@ -15,7 +15,7 @@ from snapshot_api.auth import issue_token
 from snapshot_api.main import create_app
 from snapshot_api.settings import Settings
 
-from support.services import AMQP_URL
+from support.services import AMQP_URL, HIGH_RATE_LIMITS
 
 SECRET = "integration-test-secret-0123456789"
 
@@ -76,6 +76,7 @@ def settings_for(database_url: str, prefix: str, store: Path, **overrides: Any) 
         "db_pool_min": 1,
         "db_pool_max": 5,
         "outbox_poll_seconds": 0.2,
+        "rate_limits": HIGH_RATE_LIMITS,
         **overrides,
     }
     return Settings(**values)

@@ -13,6 +13,12 @@ from snapshot_shared.topology import Topology, delete
 
 PG_BASE = os.environ.get("TEST_PG_BASE", "postgresql://postgres@127.0.0.1:5432")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# SNAPSHOT_API_RATE_LIMITS of the test APIs: tests create many rooms, messages and snapshots
+# as one user, so limits far above what they do (the limiter still runs on every request);
+# tests/integration/test_rate_limits.py covers the defaults and the refusals.
+HIGH_RATE_LIMITS = (
+    "rooms=100000/minute,messages=1000000/minute,members=100000/minute,snapshots=100000/minute"
+)
 
 
 def unique(prefix: str) -> str:

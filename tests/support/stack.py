@@ -20,7 +20,14 @@ from typing import Any
 import httpx
 import jwt
 
-from support.services import AMQP_URL, create_database, delete_topology, drop_database, unique
+from support.services import (
+    AMQP_URL,
+    HIGH_RATE_LIMITS,
+    create_database,
+    delete_topology,
+    drop_database,
+    unique,
+)
 from support.waiting import until_sync
 
 BIN = Path(sys.executable).parent
@@ -71,6 +78,7 @@ class Stack:
             "SNAPSHOT_API_WORKERS": str(workers),
             "SNAPSHOT_API_JWT_SECRET": SECRET,
             "SNAPSHOT_RENDERER_CONCURRENCY": "1",
+            "SNAPSHOT_API_RATE_LIMITS": HIGH_RATE_LIMITS,
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="e2e-prom-"),
             **(renderer_env or {}),
         }

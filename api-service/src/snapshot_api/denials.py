@@ -41,6 +41,8 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/tasks/{task_id}"): "task.read",
     ("GET", "/api/v1/snapshots/metrics/summary"): "admin.summary",
     ("GET", "/api/v1/audit"): "admin.audit",
+    ("GET", "/api/v1/admin/users/{user_id}/rate-limits"): "admin.rate_limits.read",
+    ("PUT", "/api/v1/admin/users/{user_id}/rate-limits"): "admin.rate_limits.set",
 }
 
 

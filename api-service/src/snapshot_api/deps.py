@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from snapshot_api.auth import User, decode_token
@@ -13,6 +14,7 @@ from snapshot_api.db.audit import AuditContext
 from snapshot_api.errors import Unauthorized
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.services.access import REQUEST_AUDIT, Actor
+from snapshot_api.services.rate_limits import Limiter, Quota
 from snapshot_api.settings import Settings
 
 _bearer = HTTPBearer(
@@ -68,6 +70,21 @@ async def current_actor(request: Request, user: CurrentUser) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def _quota(action: str) -> Callable[[Request, Response, User], Awaitable[Quota]]:
+    async def quota(request: Request, response: Response, user: CurrentUser) -> Quota:
+        limiter: Limiter = request.app.state.rate_limiter
+        return Quota(limiter, user.id, action, response.headers.update)
+
+    return quota
+
+
+# The caller's rate limit for one action; the use case spends it (services/rate_limits.py).
+RoomsQuota = Annotated[Quota, Depends(_quota("rooms"))]
+MessagesQuota = Annotated[Quota, Depends(_quota("messages"))]
+MembersQuota = Annotated[Quota, Depends(_quota("members"))]
+SnapshotsQuota = Annotated[Quota, Depends(_quota("snapshots"))]
 
 
 # Keyset pagination parameters shared by every list endpoint.

@@ -104,6 +104,22 @@ class IdempotencyMismatch(ApiError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
 
 
+class BatchOverRateLimit(ApiError):
+    """One request creates more units than the caller's whole rate limit: it never fits."""
+
+    status, code, title = 422, "batch_over_rate_limit", "Batch larger than your rate limit"
+
+
+class RateLimited(ApiError):
+    """The caller's rate limit for this action is spent for now (headers say until when)."""
+
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, detail: str, *, headers: dict[str, str], **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers = headers
+
+
 class Unavailable(ApiError):
     """A backend (PostgreSQL, the PDF store) cannot answer right now."""
 

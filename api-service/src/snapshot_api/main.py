@@ -17,7 +17,8 @@ from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
 from snapshot_api.messaging.status_consumer import StatusConsumer
 from snapshot_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from snapshot_api.routes import admin, health, rooms, snapshots, tasks
+from snapshot_api.routes import admin, health, rate_limits, rooms, snapshots, tasks
+from snapshot_api.services.rate_limits import Limiter
 from snapshot_api.services.reaper import Reaper
 from snapshot_api.settings import Settings, get_settings
 
@@ -87,9 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = Limiter(settings.rate_policies)
     problems.install(app)
-    for router in (rooms.router, snapshots.router, tasks.router, admin.router, health.router):
-        app.include_router(router)
+    routers = (rooms, snapshots, tasks, admin, rate_limits, health)
+    for module in routers:
+        app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

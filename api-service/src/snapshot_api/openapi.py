@@ -23,14 +23,31 @@ _DESCRIPTIONS = {
     " (`snapshot_too_large`); `limit` names the limit",
     416: "The Range asks for bytes past the end of the PDF (`range_not_satisfiable`)",
     422: "The body or the parameters fail validation (`validation_error`,"
-    " `idempotency_key_reused`)",
+    " `idempotency_key_reused`, `batch_over_rate_limit`)",
+    429: "Your rate limit for this action is spent for now (`rate_limited`); `Retry-After`"
+    " says when to try again",
     503: "PostgreSQL or the PDF store cannot answer right now (`unavailable`, `artifact_missing`)",
 }
 _HEADERS = {
     401: {"WWW-Authenticate": '`Bearer realm="room-snapshots"`, with `error="invalid_token"`'},
     416: {"Content-Range": "`bytes */<size>`"},
+    429: {
+        "Retry-After": "Whole seconds (at least 1) until this request would be admitted",
+        "RateLimit-Policy": '`"<action>";q=<quota>;w=<window seconds>`',
+        "RateLimit": '`"<action>";r=<units left>;t=<seconds until the quota is full>`',
+    },
     503: {"Retry-After": "Seconds to wait before trying again"},
 }
+
+
+def rate_limited(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """The success answer of a rate-limited route, with the draft's fields it carries."""
+    headers = {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in _HEADERS[429].items()
+        if name != "Retry-After"
+    }
+    return {status: {"description": description, "headers": headers}}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

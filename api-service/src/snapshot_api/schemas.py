@@ -23,6 +23,7 @@ from pydantic import (
 from snapshot_shared import limits
 from snapshot_shared.messages import RenderOptions, Section
 
+from snapshot_api.rate_policy import RATE_PATTERN, parse_rate
 from snapshot_api.text import check_line, text_problem
 
 Role = Literal["owner", "editor", "viewer"]
@@ -297,3 +298,45 @@ class AuditEntry(BaseModel):
 class AuditList(BaseModel):
     items: list[AuditEntry]
     next_cursor: str | None
+
+
+def _rate(value: str) -> str:
+    if value != value.strip():
+        raise ValueError(f"{value!r}: no spaces around the rate")
+    parse_rate(value)  # ValueError: a 422 that says what is wrong
+    return value
+
+
+RateText = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(_rate),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": RATE_PATTERN,
+            "description": "N/UNIT (units second, minute, hour; burst N) or off (unlimited)",
+            "examples": ["600/minute"],
+        }
+    ),
+]
+
+
+class RateLimitsPut(Strict):
+    """A user's limits replacing the deployment's defaults; an action left out (or null) goes
+    back to the default."""
+
+    rooms: RateText | None = None
+    messages: RateText | None = None
+    members: RateText | None = None
+    snapshots: RateText | None = None
+
+
+class RateLimitsOut(BaseModel):
+    user_id: str
+    overrides: dict[str, str] = Field(description="this user's own limits, set by an admin")
+    effective: dict[str, str] = Field(
+        description="what applies to this user now, per action (`off`: unlimited)"
+    )
+    updated_at: dt.datetime | None
+    updated_by: str | None

@@ -16,6 +16,7 @@ from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.settings import CommonSettings
 
 from snapshot_api.jwt_secrets import DEV_JWT_SECRET, secret_problem
+from snapshot_api.rate_policy import DEFAULT_RATE_LIMITS, Policies, parse_limits
 
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512"]
 MIN_RSA_BITS = 2048
@@ -67,8 +68,24 @@ class Settings(CommonSettings, BaseSettings):
     # Fair rendering (README): render jobs of one user published and not yet finished; the
     # user's later jobs wait in the outbox until one finishes. 0: no limit.
     render_jobs_per_user: Annotated[int, Field(ge=0)] = 4
+    # Per-user limits on creating rooms, messages, members and snapshots (rate_policy.py,
+    # README: Security, Rate limits): `off`, or ACTION=N/UNIT entries replacing the defaults.
+    rate_limits: str = DEFAULT_RATE_LIMITS
 
     _public_key: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _valid_rate_limits(self) -> Settings:
+        try:
+            parse_limits(self.rate_limits)
+        except ValueError as exc:
+            raise ValueError(f"SNAPSHOT_API_RATE_LIMITS: {exc}") from None
+        return self
+
+    @property
+    def rate_policies(self) -> Policies | None:
+        """Every action's default limit, or ``None`` when rate limiting is off."""
+        return parse_limits(self.rate_limits)
 
     @property
     def asymmetric(self) -> bool:

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from snapshot_api.db import rate_limits
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # A new snapshot with its payload, task, outbox row and audit entry: one statement, so one
@@ -15,7 +17,9 @@ Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 # checked at the end of the statement, when all of them are in place. The outbox row counts
 # against its user's fair share of renders (README: Fair rendering) unless the content has a
 # completed snapshot already: then it is most likely a cache hit, and goes out at once.
-CREATE = """
+_OUTBOX_USER = """CASE WHEN EXISTS (SELECT 1 FROM snapshots WHERE content_hash = $7
+                           AND status = 'completed') THEN NULL ELSE $3 END"""
+CREATE = f"""
 WITH payload AS (
   INSERT INTO payloads (content_hash, body_gzip, bytes) VALUES ($7, $11, $12)
   ON CONFLICT (content_hash) DO NOTHING
@@ -27,12 +31,34 @@ WITH payload AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($13, $1, $14, $15)
 ), job AS (
   INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
-  SELECT $13, $16, $17, $18, $19,
-         CASE WHEN EXISTS (SELECT 1 FROM snapshots WHERE content_hash = $7
-                           AND status = 'completed') THEN NULL ELSE $3 END
+  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER}
 )
 INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
 VALUES ($3, 'snapshot.create', $2, $1, 'accepted', $19, $20)
+"""
+# The same, with the caller's rate limit check ($21-$26, db/rate_limits.py) in the statement:
+# it writes only when the check admits it (or the user is not limited), and answers the
+# check's outcome; still one round trip, and a refusal writes nothing.
+CREATE_LIMITED = f"""
+WITH {rate_limits.take_ctes(21)}, admitted AS (
+  SELECT 1 FROM taken UNION ALL SELECT 1 FROM policy WHERE quota IS NULL
+), payload AS (
+  INSERT INTO payloads (content_hash, body_gzip, bytes) SELECT $7, $11, $12 FROM admitted
+  ON CONFLICT (content_hash) DO NOTHING
+), snapshot AS (
+  INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
+                         message_count, idempotency_key, request_hash)
+  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM admitted
+), task AS (
+  INSERT INTO tasks (id, snapshot_id, created_at, deadline) SELECT $13, $1, $14, $15 FROM admitted
+), job AS (
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
+  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER} FROM admitted
+), audited AS (
+  INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
+  SELECT $3, 'snapshot.create', $2, $1, 'accepted', $19, $20 FROM admitted
+)
+{rate_limits.OUTCOME}
 """
 _COLUMNS = """
 s.id, s.room_id, s.requested_by, s.created_at, s.scope, s.options, s.template,
@@ -73,11 +99,12 @@ async def create(
     payload_bytes: int,
     job: dict[str, Any],
     client_addr: str | None,
-) -> None:
+    check: rate_limits.TakeArgs | None = None,
+) -> asyncpg.Record | None:
     """Insert the snapshot (``snapshot``: the columns of ``snapshots``), its payload unless
-    stored already, its task and outbox row (``job``) and the ``snapshot.create`` audit entry."""
-    await conn.execute(
-        CREATE,
+    stored already, its task and outbox row (``job``) and the ``snapshot.create`` audit entry.
+    With a rate limit ``check``, only if it admits; returns its outcome (``db.rate_limits``)."""
+    values = (
         snapshot["id"],
         snapshot["room_id"],
         snapshot["requested_by"],
@@ -99,6 +126,10 @@ async def create(
         job["request_id"],
         client_addr,
     )
+    if check is None:
+        await conn.execute(CREATE, *values)
+        return None
+    return await conn.fetchrow(CREATE_LIMITED, *values, *check)
 
 
 async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:

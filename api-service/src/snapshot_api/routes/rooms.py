@@ -7,8 +7,17 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Response
 
-from snapshot_api.deps import ActorDep, CurrentUser, Cursor, Limit, PoolDep
-from snapshot_api.openapi import problem_responses
+from snapshot_api.deps import (
+    ActorDep,
+    CurrentUser,
+    Cursor,
+    Limit,
+    MembersQuota,
+    MessagesQuota,
+    PoolDep,
+    RoomsQuota,
+)
+from snapshot_api.openapi import problem_responses, rate_limited
 from snapshot_api.schemas import (
     Member,
     MemberPut,
@@ -23,14 +32,22 @@ from snapshot_api.services import messages, rooms
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
 UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s/\x00-\x1f\x7f-\x9f]+$")]
 READ = problem_responses(401, 404, 422, 503)
-WRITE = problem_responses(400, 401, 403, 404, 413, 422, 503)
+WRITE = problem_responses(400, 401, 403, 404, 413, 422, 429, 503)
 
 
 @router.post(
-    "", status_code=201, response_model=Room, responses=problem_responses(400, 401, 413, 422, 503)
+    "",
+    status_code=201,
+    response_model=Room,
+    responses={
+        **rate_limited(201, "Room created; you are its owner"),
+        **problem_responses(400, 401, 413, 422, 429, 503),
+    },
 )
-async def create_room(body: RoomCreate, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
-    return await rooms.create_room(pool, user, body.name)
+async def create_room(
+    body: RoomCreate, user: CurrentUser, pool: PoolDep, quota: RoomsQuota
+) -> dict[str, Any]:
+    return await rooms.create_room(pool, user, body.name, quota)
 
 
 @router.get("/{room_id}", response_model=Room, responses=READ)
@@ -42,7 +59,8 @@ async def get_room(room_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str,
     "/{room_id}/members/{user_id}",
     response_model=Member,
     responses={
-        201: {"model": Member, "description": "Member added"},
+        200: rate_limited(200, "Member changed")[200],
+        201: {"model": Member, **rate_limited(201, "Member added")[201]},
         **WRITE,
         **problem_responses(409),
     },
@@ -53,10 +71,11 @@ async def put_member(
     body: MemberPut,
     actor: ActorDep,
     pool: PoolDep,
+    quota: MembersQuota,
     response: Response,
 ) -> dict[str, Any]:
     member, created = await rooms.put_member(
-        pool, actor, room_id, user_id, body.role, body.display_name
+        pool, actor, room_id, user_id, body.role, body.display_name, quota
     )
     response.status_code = 201 if created else 200
     return member
@@ -84,12 +103,17 @@ async def delete_room(room_id: UUID, actor: ActorDep, pool: PoolDep) -> Response
     "/{room_id}/messages",
     status_code=201,
     response_model=Message | list[Message],
-    responses=WRITE,
+    responses={**rate_limited(201, "The message, or the batch's messages"), **WRITE},
 )
 async def post_messages(
-    room_id: UUID, body: Annotated[MessagePost, Body()], user: CurrentUser, pool: PoolDep
+    room_id: UUID,
+    body: Annotated[MessagePost, Body()],
+    user: CurrentUser,
+    pool: PoolDep,
+    quota: MessagesQuota,
 ) -> dict[str, Any] | list[dict[str, Any]]:
-    created = await messages.post(pool, user, room_id, body)
+    """One message, or a batch; each message counts against the `messages` rate limit."""
+    created = await messages.post(pool, user, room_id, body, quota)
     return created if hasattr(body, "messages") else created[0]
 
 

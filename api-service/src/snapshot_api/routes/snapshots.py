@@ -7,9 +7,17 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Request, Response
 
-from snapshot_api.deps import ActorDep, Cursor, Limit, PoolDep, RelayDep, SettingsDep
+from snapshot_api.deps import (
+    ActorDep,
+    Cursor,
+    Limit,
+    PoolDep,
+    RelayDep,
+    SettingsDep,
+    SnapshotsQuota,
+)
 from snapshot_api.metrics import SNAPSHOTS_CREATED
-from snapshot_api.openapi import problem_responses
+from snapshot_api.openapi import problem_responses, rate_limited
 from snapshot_api.responses import PdfFile, check_range
 from snapshot_api.schemas import Snapshot, SnapshotAccepted, SnapshotList, SnapshotRequest
 from snapshot_api.services import downloads, queries, snapshots
@@ -33,7 +41,14 @@ DOWNLOAD: dict[int | str, dict[str, Any]] = {
     "/rooms/{room_id}/snapshots",
     status_code=202,
     response_model=SnapshotAccepted,
-    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+    responses={
+        **rate_limited(
+            202,
+            "Accepted; the task renders it (an Idempotency-Key replay carries"
+            " no RateLimit fields: it costs nothing)",
+        ),
+        **problem_responses(400, 401, 403, 404, 413, 422, 429, 503),
+    },
 )
 async def create_snapshot(
     room_id: UUID,
@@ -41,12 +56,14 @@ async def create_snapshot(
     pool: PoolDep,
     relay: RelayDep,
     settings: SettingsDep,
+    quota: SnapshotsQuota,
     response: Response,
     body: Annotated[SnapshotRequest | None, Body()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """Counts against the `snapshots` rate limit, except an `Idempotency-Key` replay."""
     created = await snapshots.create(
-        pool, settings, actor, room_id, body or SnapshotRequest(), idempotency_key
+        pool, settings, actor, room_id, body or SnapshotRequest(), idempotency_key, quota
     )
     if not created.reused:
         relay.kick()

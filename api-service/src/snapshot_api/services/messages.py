@@ -13,14 +13,16 @@ from snapshot_api.db import messages, rooms
 from snapshot_api.pagination import decode_position, encode_cursor
 from snapshot_api.schemas import MessageBatch, MessageIn
 from snapshot_api.services.access import require_role
+from snapshot_api.services.rate_limits import Quota
 
 
 async def post(
-    pool: asyncpg.Pool, user: User, room_id: UUID, body: MessageIn | MessageBatch
+    pool: asyncpg.Pool, user: User, room_id: UUID, body: MessageIn | MessageBatch, quota: Quota
 ) -> list[dict[str, Any]]:
     items = body.messages if isinstance(body, MessageBatch) else [body]
     async with pool.acquire() as conn, conn.transaction():
         await require_role(conn, room_id, user, "editor")
+        await quota.take(conn, len(items))  # a batch of N messages costs N
         author = await rooms.display_name(conn, room_id, user.id) or user.name
         created = await messages.insert_many(
             conn,

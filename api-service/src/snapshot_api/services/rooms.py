@@ -12,10 +12,12 @@ from snapshot_api.auth import User
 from snapshot_api.db import audit, rooms
 from snapshot_api.errors import Forbidden, LastOwner, NotFound
 from snapshot_api.services.access import Actor, require_role
+from snapshot_api.services.rate_limits import Quota
 
 
-async def create_room(pool: asyncpg.Pool, user: User, name: str) -> dict[str, Any]:
+async def create_room(pool: asyncpg.Pool, user: User, name: str, quota: Quota) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
+        await quota.take(conn)
         row = await rooms.insert_room(conn, uuid.uuid4(), name, user.id)
         await rooms.upsert_member(conn, row["id"], user.id, user.name, "owner")
     return {**dict(row), "member_count": 1, "your_role": "owner"}
@@ -36,11 +38,14 @@ async def put_member(
     user_id: str,
     role: str,
     display_name: str | None,
+    quota: Quota,
 ) -> tuple[dict[str, Any], bool]:
     """Add or change a member; returns the member and whether it was created. A new member or
-    a changed role is audited with the old and the new role, in the same transaction."""
+    a changed role is audited with the old and the new role, in the same transaction. Every
+    PUT by an owner counts against the caller's `members` rate limit, before the room lock."""
     async with pool.acquire() as conn, conn.transaction():
         await require_role(conn, room_id, actor.user, "owner")
+        await quota.take(conn)
         await rooms.lock_room(conn, room_id)
         current = await rooms.get_role(conn, room_id, user_id)
         if current == "owner" and role != "owner" and await rooms.count_owners(conn, room_id) <= 1:

@@ -20,6 +20,7 @@ from snapshot_api.errors import Forbidden, IdempotencyMismatch, NotFound, Snapsh
 from snapshot_api.schemas import SnapshotRequest
 from snapshot_api.services import render_jobs
 from snapshot_api.services.access import ROLE_RANK, Actor, require_role
+from snapshot_api.services.rate_limits import Quota
 from snapshot_api.settings import Settings
 
 MAX_ATTEMPTS = 3  # a concurrent create with the same Idempotency-Key is retried as a replay
@@ -41,15 +42,18 @@ async def create(
     room_id: UUID,
     request: SnapshotRequest,
     idempotency_key: str | None,
+    quota: Quota,
 ) -> Created:
     """Freeze the room (one read), then persist snapshot + payload + task + outbox row + audit
-    entry in one atomic statement. Two round trips on the usual path, no BEGIN/COMMIT."""
+    entry in one atomic statement. Two round trips on the usual path, no BEGIN/COMMIT; the
+    rate limit check is part of that statement (a refusal writes nothing, a failed write
+    spends nothing), and an Idempotency-Key replay is answered before any check."""
     request_hash = sha256_hex(canonical_json(_request_doc(room_id, request)))
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with pool.acquire() as conn:
                 return await _create(
-                    conn, settings, actor, room_id, request, idempotency_key, request_hash
+                    conn, settings, actor, room_id, request, idempotency_key, request_hash, quota
                 )
         except asyncpg.UniqueViolationError:  # the same Idempotency-Key, concurrently
             if attempt == MAX_ATTEMPTS - 1:
@@ -67,6 +71,7 @@ async def _create(
     request: SnapshotRequest,
     idempotency_key: str | None,
     request_hash: str,
+    quota: Quota,
 ) -> Created:
     if idempotency_key is not None:
         existing = await snapshots.by_idempotency_key(conn, actor.user.id, idempotency_key)
@@ -100,25 +105,24 @@ async def _create(
         payload_gzip=canonical_gzip,
         requested_by=actor.user.id,
     )
-    await snapshots.create(
-        conn,
-        {
-            "id": snapshot_id,
-            "room_id": room_id,
-            "requested_by": actor.user.id,
-            "scope": request.scope.model_dump(mode="json", by_alias=True),
-            "options": options,
-            "template": DEFAULT_TEMPLATE,
-            "content_hash": digest,
-            "message_count": count,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-        },
-        canonical_gzip,
-        len(canonical),
-        job,
-        actor.client_addr,
+    record = {
+        "id": snapshot_id,
+        "room_id": room_id,
+        "requested_by": actor.user.id,
+        "scope": request.scope.model_dump(mode="json", by_alias=True),
+        "options": options,
+        "template": DEFAULT_TEMPLATE,
+        "content_hash": digest,
+        "message_count": count,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+    }
+    check = quota.args() if quota.active else None
+    outcome = await snapshots.create(
+        conn, record, canonical_gzip, len(canonical), job, actor.client_addr, check
     )
+    if outcome is not None:
+        await quota.settle(conn, outcome)  # 429 when refused: the statement wrote nothing
     return Created(snapshot_id, job["task_id"], digest, "queued", reused=False)
 
 
