@@ -100,6 +100,16 @@ async def held(db: asyncpg.Connection, task_id: str) -> asyncpg.Record | None:
     )
 
 
+async def gauges(api: Api) -> dict[str, float]:
+    """The outbox gauges of ``/metrics``: publishable backlog, rows waiting for a turn."""
+    found = {}
+    for line in (await api.client.get("/metrics")).text.splitlines():
+        for name in ("backlog", "waiting_for_turn"):
+            if line.startswith(f"snapshot_api_outbox_{name} "):
+                found[name] = float(line.split()[1])
+    return found
+
+
 async def test_a_users_jobs_past_its_share_wait_in_the_outbox_others_go_at_once(
     database_url: str, prefix: str, tmp_path: Any, db: asyncpg.Connection, channel: AbstractChannel
 ) -> None:
@@ -120,6 +130,7 @@ async def test_a_users_jobs_past_its_share_wait_in_the_outbox_others_go_at_once(
             assert row is not None and row["attempts"] == 0 and row["parked_at"] is None
             assert row["requested_by"] == a
         assert await jobs.get(no_ack=False, fail=False) is None
+        assert await gauges(api) == {"backlog": 0.0, "waiting_for_turn": 2.0}  # not stuck
 
         await finish(channel, api, first[0])  # one of alice's finishes: her third goes out
         (third,) = await published(jobs, 1)

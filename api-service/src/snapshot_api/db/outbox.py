@@ -81,7 +81,23 @@ WHERE o.id = f.id AND t.id = o.task_id
 RETURNING o.id, o.task_id, t.snapshot_id, o.attempts, o.last_error,
           o.parked_at IS NOT NULL AS parked
 """
-BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
+# Unpublished rows, and how many of them wait for their user's turn (``$1`` per user; the
+# rest could be published now): a full count, for scrapes and the admin summary only.
+BACKLOG = """
+WITH outstanding AS (
+  SELECT s.requested_by AS who, count(*) AS n
+  FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
+  WHERE t.published_at IS NOT NULL AND t.status IN ('queued', 'rendering')
+  GROUP BY s.requested_by
+), waiting AS (
+  SELECT requested_by AS who, count(*) AS n FROM outbox
+  WHERE published_at IS NULL AND parked_at IS NULL GROUP BY requested_by
+)
+SELECT COALESCE(sum(w.n), 0) AS pending,
+       COALESCE(sum(CASE WHEN w.who IS NULL THEN 0
+                    ELSE GREATEST(w.n - GREATEST($1 - COALESCE(b.n, 0), 0), 0) END), 0) AS held
+FROM waiting w LEFT JOIN outstanding b ON b.who = w.who
+"""
 PARKED = "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL"
 
 
@@ -137,8 +153,12 @@ async def record_failures(
     return list(await conn.fetch(RECORD_FAILURES, ids, errors, hopeless, max_attempts))
 
 
-async def backlog(conn: asyncpg.Connection | asyncpg.Pool) -> int:
-    return int(await conn.fetchval(BACKLOG))
+async def backlog(conn: asyncpg.Connection | asyncpg.Pool, per_user: int = 0) -> tuple[int, int]:
+    """Rows that could be published now but are not (the broker is down, say), and rows that
+    wait for their user's turn (``per_user`` jobs in flight; 0: no limit, none wait)."""
+    row = await conn.fetchrow(BACKLOG, per_user or NO_LIMIT)
+    pending, held = int(row["pending"]), int(row["held"])
+    return pending - held, held
 
 
 async def parked(conn: asyncpg.Connection | asyncpg.Pool) -> int:
