@@ -61,7 +61,8 @@ WITH RECURSIVE users AS (
 SELECT o.id, o.task_id, o.routing_key, o.body, o.content_encoding, o.request_id, o.attempts,
        t.status IN ('completed', 'failed') AS finished
 FROM outbox o JOIN tasks t ON t.id = o.task_id
-WHERE o.id IN (SELECT id FROM allowed) AND o.published_at IS NULL AND o.parked_at IS NULL
+WHERE o.id = ANY (ARRAY(SELECT id FROM allowed))  -- primary-key probes, not a scan of all
+  AND o.published_at IS NULL AND o.parked_at IS NULL
 ORDER BY o.id LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
 """
