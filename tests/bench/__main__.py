@@ -6,6 +6,8 @@ item 8 (webhook beside polling latency, issue 14), print one table and write
 Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import the way pytest
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
 writes ``bench/results-quick.json`` instead, so it never overwrites a full run's figures.
+``BENCH_ONLY=flood`` runs only the fair-rendering row (a small user's miss latency while
+another user floods, beside its latency on the idle stack).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bench import (
     big_rooms,
     cache_hits,
     downloads,
+    flood,
     freeze,
     live_progress,
     pipeline,
@@ -135,8 +138,21 @@ def run_all(
     return [row for key in order for row in rows[key]]
 
 
+def run_only(
+    only: str, stack: BenchStack, lg: LoadGenerator, bare: BarePool, plan: Plan
+) -> list[Row]:
+    """One row (``BENCH_ONLY``), on the same stack as a full run."""
+    if only != "flood":
+        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood")
+    say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
+    stack.start_all()
+    say(f"flood: {flood.FLOOD} misses of one user, {plan.flood_samples} of another's")
+    return flood.run(stack, plan.flood_samples)
+
+
 def main() -> int:
     plan = Plan.from_env()
+    only = os.environ.get("BENCH_ONLY", "")
     host = machine()
     stack = BenchStack(plan.api_workers, plan.renderers, plan.render_timeout, plan.render_memory)
     raw: dict[str, Any] = {}
@@ -144,7 +160,12 @@ def main() -> int:
     ok = False
     try:
         with BarePool(plan.renderers) as bare, LoadGenerator() as lg:
-            rows = run_all(stack, lg, bare, plan, raw)
+            if only:
+                rows = run_only(only, stack, lg, bare, plan)
+            else:
+                rows = run_all(stack, lg, bare, plan, raw)
+                say("flood: fair rendering")
+                rows += flood.run(stack, plan.flood_samples)
         ok = True
     finally:
         say("stopping the stack, dropping the database and queues")
@@ -161,7 +182,9 @@ def main() -> int:
         f" ({host['cpu_model']}); API workers {plan.api_workers}, render workers R ="
         f" {plan.renderers}; load generator: bench.loadgen (own process)"
     )
-    path = write_results(rows, host, {**plan.as_dict(), "raw": raw}, duration, plan.quick)
+    path = write_results(
+        rows, host, {**plan.as_dict(), "raw": raw}, duration, plan.quick, only=only
+    )
     print(f"written to {path}")
     return 0
 

@@ -47,6 +47,7 @@ class Plan:
     micro_samples: int = 200
     webhook_samples: int = 40
     live_samples: int = 100  # item 7: tasks whose completion an SSE and a polling client await
+    flood_samples: int = 5  # the small user's misses, idle and while another user floods
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -74,6 +75,7 @@ class Plan:
                 micro_samples=30,
                 webhook_samples=3,
                 live_samples=10,
+                flood_samples=2,
             )
         return cls(quick=False)
 

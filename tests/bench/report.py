@@ -94,6 +94,7 @@ def write_results(
     settings: dict[str, Any],
     duration_s: float,
     quick: bool = False,
+    only: str = "",
 ) -> Path:
     document = {
         "commit": git("rev-parse", "HEAD") or None,
@@ -106,6 +107,8 @@ def write_results(
         "rows": [asdict(r) for r in rows],
     }
     path = QUICK_RESULTS if quick else RESULTS
+    if only:  # one row alone never overwrites a whole run's figures
+        path = path.with_name(f"{path.stem}-{only}{path.suffix}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path

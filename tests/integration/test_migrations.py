@@ -36,11 +36,12 @@ def test_migrate_creates_database_and_is_idempotent():
         "0003_outbox_parking",
         "0004_roles",
         "0005_rate_limits",
+        "0006_fair_outbox",
         "0007_task_events",
         "0008_webhooks",
     ]
     assert second == []
-    assert versions == 7
+    assert versions == 8
     assert {
         "rooms",
         "members",

@@ -20,10 +20,20 @@ from snapshot_renderer.settings import Settings
 from snapshot_shared.topology import Topology, declare
 from support.holds import MARKER, Holds, hold_settings, passing
 from support.services import AMQP_URL, remove_topology
+from support.waiting import until
 
 
 def render_count() -> float:
     return REGISTRY.get_sample_value("snapshot_renderer_render_duration_seconds_count") or 0.0
+
+
+def disk_misses() -> float:
+    labels = {"layer": "disk", "result": "miss"}
+    return REGISTRY.get_sample_value("snapshot_renderer_cache_requests_total", labels) or 0.0
+
+
+async def _above(count: float) -> bool:
+    return disk_misses() > count
 
 
 def settings(topology: Topology, store: Path, name: str, holds: Holds) -> Settings:
@@ -61,9 +71,11 @@ async def test_replicas_sharing_a_store_render_identical_content_once(tmp_path: 
             before, retried = render_count(), outcomes("retried")
             await publish_job(exchanges[0], jobs[0], topologies[0].status_queue)
             held = await holds.next()  # replica a renders, holding the key's lock
+            missed = disk_misses()
             await publish_job(exchanges[1], jobs[1], topologies[1].status_queue)
-            # b reports "rendering" after its cache look-up missed, before it takes the lock
-            await collectors[1].until_phase(jobs[1].task_id, "rendering")
+            # b's cache look-up missed: it goes on to the key's lock, which a holds (b reports
+            # "started" only if it gets to render itself, which it must not)
+            await until(lambda: _above(missed), 60, "replica b's disk look-up to miss")
             async with passing(holds):  # a second render would be counted, not hang
                 held.release()
                 results = [

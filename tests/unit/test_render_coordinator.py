@@ -18,7 +18,8 @@ from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.lock import KeyLocks
 from snapshot_renderer.cache.memory import CachedPdf, MemoryCache
 from snapshot_renderer.coordinator import RenderCoordinator
-from snapshot_renderer.errors import StoreError, WorkerCrashed
+from snapshot_renderer.errors import DeadlineExceeded, StoreError, WorkerCrashed
+from snapshot_renderer.fair_queue import FairQueue
 from snapshot_renderer.render.worker import RenderResult
 from snapshot_shared.hashing import content_hash
 from snapshot_shared.messages import RenderJob
@@ -204,3 +205,45 @@ async def test_a_lock_held_past_the_wait_gives_a_retryable_store_error(disk: Dis
             await coord.render_once(KEY, make_job())
 
     assert raised.value.retryable and pool.calls == 0
+
+
+async def test_a_leader_whose_own_start_fails_does_not_fail_its_follower(disk: DiskStore) -> None:
+    """The leader waits for its turn; a follower joins its render; when the leader's turn
+    comes its job is past its deadline: the leader fails alone, the follower renders."""
+    turns = FairQueue(slots=1, per_user=1)
+    pool = FakePool()
+    coord = coordinator(pool, disk, turns=turns)
+    busy, free = asyncio.Event(), asyncio.Event()
+
+    async def other_user() -> None:
+        async with turns.turn("someone else"):
+            busy.set()
+            await free.wait()
+
+    async def expired() -> None:
+        raise DeadlineExceeded("the job's deadline has passed")
+
+    started: list[str] = []
+
+    async def on_start() -> None:
+        started.append("follower")
+
+    blocker = asyncio.ensure_future(other_user())
+    await busy.wait()
+    leader = asyncio.ensure_future(coord.render_once(KEY, make_job(), on_start=expired))
+    await until(lambda: _async(turns.waiting == 1), what="the leader to wait for its turn")
+    follower = asyncio.ensure_future(coord.render_once(KEY, make_job(), on_start=on_start))
+    await until(lambda: _async(coord.followers(KEY) == 1), what="the follower to join")
+    free.set()
+    await blocker
+
+    with pytest.raises(DeadlineExceeded):
+        await leader
+    entry, cache, _ = await follower
+    assert (cache, pool.calls) == ("miss", 1)  # it led the render itself
+    assert entry.pdf == PDF and started == ["follower", "follower"]
+    assert turns.waiting == 0 and turns.running("someone else") == 0
+
+
+async def _async(value: bool) -> bool:
+    return value

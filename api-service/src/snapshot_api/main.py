@@ -43,6 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_attempts=settings.outbox_max_attempts,
         publish_timeout=settings.outbox_publish_timeout_seconds,
         max_message_bytes=settings.outbox_max_message_bytes,
+        jobs_per_user=settings.render_jobs_per_user,
     )
     consumer = StatusConsumer(
         pool,
@@ -50,9 +51,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.status_prefetch,
         settings.delivery_limit,
         settings.db_pool_max,
+        on_finished=relay.kick,  # a user's job finished: the next one may go out
     )
     broker.on_ready(consumer.attach)
-    reaper = Reaper(pool, settings.reaper_interval_seconds)
+    reaper = Reaper(pool, settings.reaper_interval_seconds, on_reaped=relay.kick)
     sender = Sender(SenderConfig.of(settings))
     delivery = WebhookDelivery(
         pool,

@@ -60,7 +60,12 @@ OUTBOX_PUBLISHED = Counter(
 )
 OUTBOX_BACKLOG = Gauge(
     "snapshot_api_outbox_backlog",
-    "Render jobs committed but not yet published to RabbitMQ",
+    "Render jobs committed, publishable and not yet published to RabbitMQ",
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_WAITING = Gauge(
+    "snapshot_api_outbox_waiting_for_turn",
+    "Render jobs held in the outbox while their user has its share of jobs in flight",
     multiprocess_mode="mostrecent",
 )
 BROKER_UP = Gauge(

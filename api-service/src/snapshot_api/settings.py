@@ -65,6 +65,9 @@ class Settings(CommonSettings, BaseSettings):
     outbox_max_attempts: Annotated[int, Field(ge=1)] = 10
     outbox_publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     outbox_max_message_bytes: Annotated[int, Field(ge=1024)] = 128 * 2**20
+    # Fair rendering (README): render jobs of one user published and not yet finished; the
+    # user's later jobs wait in the outbox until one finishes. 0: no limit.
+    render_jobs_per_user: Annotated[int, Field(ge=0)] = 4
     # Per-user limits on creating rooms, messages, members and snapshots (rate_policy.py,
     # README: Security, Rate limits): `off`, or ACTION=N/UNIT entries replacing the defaults.
     rate_limits: str = DEFAULT_RATE_LIMITS

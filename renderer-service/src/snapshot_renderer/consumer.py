@@ -10,7 +10,8 @@ to the delay queue of its attempt (``render.jobs.retry.<n>s``, whose TTL sends i
 ``render.jobs``) with its attempt count in a header, and the original is acked only once the
 broker confirmed the copy; after ``delivery_limit`` attempts the task fails with the last
 error. An undecodable body is rejected to the dead-letter exchange. A job is acked only after
-its terminal event (or its delayed copy) was confirmed by the broker.
+its terminal event (or its delayed copy) was confirmed by the broker. A miss still waiting for
+its fair turn when the renderer shuts down is handed back to the queue at once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from snapshot_renderer.events import (
     delayed_copy,
     salvage_target,
 )
+from snapshot_renderer.fair_queue import QueueClosed
 from snapshot_renderer.render.fingerprint import job_render_key
 
 # Bodies up to this size are decoded and hashed on the event loop (well under a millisecond
@@ -166,13 +168,19 @@ class JobHandler:
         if entry is None:  # a hit reports only ``completed``: it is done before anyone polls
             if _past(job.deadline):
                 raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
-            await self._publisher.progress(target, 5, "started")
-            await self._publisher.progress(target, 20, "rendering")
             entry, cache, render_ms = await self._coordinator.render_once(
-                key, job, lambda: self._storing(target)
+                key, job, lambda: self._storing(target), lambda: self._starting(job, target)
             )
         await self._publisher.completed(target, key, entry, cache, render_ms)
         log.info("job completed", extra={"cache": cache, "key": key, "pages": entry.pages})
+
+    async def _starting(self, job: RenderJob, target: Target) -> None:
+        """The render starts (a miss may have waited for its user's fair turn): unless the
+        deadline passed meanwhile, report ``started``; the task leaves ``queued`` only now."""
+        if _past(job.deadline):
+            raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
+        await self._publisher.progress(target, 5, "started")
+        await self._publisher.progress(target, 20, "rendering")
 
     async def _storing(self, target: Target) -> None:
         """Report the ``storing`` phase once a fresh PDF is stored (advisory: never fails)."""
@@ -192,6 +200,9 @@ class JobHandler:
         try:
             if isinstance(error, PublishError):
                 await self._dead_letter(message, target)
+            elif isinstance(error, QueueClosed):  # shutting down before its turn came
+                log.info("shutting down before the job's turn to render; handed back")
+                await self._hand_back(message)
             elif error is None:
                 await message.ack()
                 metrics.JOB_OUTCOMES.labels("completed", "").inc()

@@ -5,7 +5,8 @@ once: concurrent callers in this process follow the in-flight render of the firs
 and get its PDF from memory; replicas sharing the store serialise on the key's file lock, and
 the one that waited finds the PDF on disk. The leader stores the PDF on disk before memory, so
 a later broker hiccup loses nothing. A failed render is stored nowhere and its lock file is
-removed (``KeyLocks.hold``).
+removed (``KeyLocks.hold``). Before it takes a worker, a render waits for a fair turn of its
+user's (``FairQueue``): misses of many users share the workers round robin.
 
 This module knows nothing of AMQP: the consumer (``consumer.py``) decodes jobs, reports status
 events and turns the errors raised here into broker actions.
@@ -26,12 +27,22 @@ from snapshot_renderer import metrics
 from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.lock import KeyLocks
 from snapshot_renderer.cache.memory import CachedPdf, MemoryCache
+from snapshot_renderer.fair_queue import FairQueue
 from snapshot_renderer.render.worker import RenderResult
 
 Rendered = tuple[CachedPdf, str, float]  # the PDF, its cache outcome and the time it took
 OnStored = Callable[[], Awaitable[None]]
+OnStart = Callable[[], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+
+class _StartRefused(Exception):
+    """The leader's ``on_start`` raised ``reason``: its followers do not share that fate."""
+
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 class Renderer(Protocol):
@@ -52,8 +63,10 @@ class RenderCoordinator:
         memory: MemoryCache,
         disk: DiskStore,
         lock_wait_seconds: float = 300.0,
+        turns: FairQueue | None = None,
     ) -> None:
         self._pool = pool
+        self._turns = turns
         self._memory = memory
         self._disk = disk
         self._locks = KeyLocks(disk.root)
@@ -81,24 +94,36 @@ class RenderCoordinator:
         return None, "miss"
 
     async def render_once(
-        self, key: str, job: RenderJob, on_stored: OnStored | None = None
+        self,
+        key: str,
+        job: RenderJob,
+        on_stored: OnStored | None = None,
+        on_start: OnStart | None = None,
     ) -> Rendered:
         """Render ``key`` once: concurrent identical jobs in this process share one attempt
         (the followers get the PDF from memory), and replicas sharing the store serialise on
-        the key's file lock. ``on_stored`` runs in the leader once the PDF is stored."""
-        future = self._inflight.get(key)
-        if future is not None:
+        the key's file lock. ``on_start`` runs when the job's render starts (in the leader once
+        it has its turn, in a follower at once); it may raise to give the render up.
+        ``on_stored`` runs in the leader once the PDF is stored."""
+        while (future := self._inflight.get(key)) is not None:
+            if on_start is not None:
+                await on_start()
             started = time.perf_counter()
             self._followers[key] = self._followers.get(key, 0) + 1
             try:
                 entry, _, _ = await asyncio.shield(future)
+            except _StartRefused:
+                continue  # the leader's own job gave up before its render: lead instead
             finally:
                 self._unfollow(key)
             return entry, "memory", (time.perf_counter() - started) * 1000
-        future = asyncio.ensure_future(self._render_locked(key, job, on_stored))
+        future = asyncio.ensure_future(self._render_locked(key, job, on_stored, on_start))
         self._inflight[key] = future
         future.add_done_callback(lambda done: self._forget(key, done))
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except _StartRefused as refused:
+            raise refused.reason from None
 
     def _unfollow(self, key: str) -> None:
         left = self._followers.pop(key) - 1
@@ -112,7 +137,7 @@ class RenderCoordinator:
             done.exception()  # retrieved here so an orphaned failure is not logged as lost
 
     async def _render_locked(
-        self, key: str, job: RenderJob, on_stored: OnStored | None
+        self, key: str, job: RenderJob, on_stored: OnStored | None, on_start: OnStart | None
     ) -> Rendered:
         async with self._locks.hold(key, self._lock_wait):
             started = time.perf_counter()
@@ -120,7 +145,7 @@ class RenderCoordinator:
             if stored is not None:
                 self._memory.put(key, stored)
                 return stored, "disk", (time.perf_counter() - started) * 1000
-            result = await self._pool.render(job.payload, job.options, job.template)
+            result = await self._render_in_turn(job, on_start)
             metrics.RENDER_SECONDS.observe(result.seconds)
             metrics.PDF_BYTES.observe(len(result.pdf))
             metrics.PDF_PAGES.observe(result.pages)
@@ -138,3 +163,24 @@ class RenderCoordinator:
         if on_stored is not None:
             await on_stored()
         return entry, "miss", result.seconds * 1000
+
+    async def _render_in_turn(self, job: RenderJob, on_start: OnStart | None) -> RenderResult:
+        """Render in a worker once the job's user has a fair turn (a job from an API that
+        names no user is a user of its own: it only takes its place in the round robin)."""
+        if self._turns is None:
+            await self._start(on_start)
+            return await self._pool.render(job.payload, job.options, job.template)
+        user = job.requested_by if job.requested_by is not None else f"task:{job.task_id}"
+        async with self._turns.turn(user):
+            await self._start(on_start)
+            return await self._pool.render(job.payload, job.options, job.template)
+
+    @staticmethod
+    async def _start(on_start: OnStart | None) -> None:
+        """Run the leader's ``on_start``; its failure concerns the leader's job alone."""
+        if on_start is None:
+            return
+        try:
+            await on_start()
+        except Exception as exc:
+            raise _StartRefused(exc) from exc

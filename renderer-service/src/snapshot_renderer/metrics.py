@@ -59,6 +59,10 @@ JOBS_IN_FLIGHT = Gauge(
     "snapshot_renderer_jobs_in_flight",
     "Render jobs received and not yet acknowledged.",
 )
+JOBS_WAITING = Gauge(
+    "snapshot_renderer_jobs_waiting",
+    "Cache misses waiting for a fair turn at the worker pool.",
+)
 JOB_OUTCOMES = Counter(
     "snapshot_renderer_job_outcomes_total",
     "Finished job deliveries by outcome (completed, failed, retried, rejected) and error code.",

@@ -21,6 +21,7 @@ from snapshot_renderer.cache.memory import MemoryCache
 from snapshot_renderer.consumer import JobHandler
 from snapshot_renderer.coordinator import RenderCoordinator
 from snapshot_renderer.events import StatusPublisher
+from snapshot_renderer.fair_queue import FairQueue
 from snapshot_renderer.http import OpsServer
 from snapshot_renderer.render.fingerprint import compute_fingerprint
 from snapshot_renderer.render.pool import RenderPool
@@ -44,6 +45,7 @@ class RendererService:
         self.pool: RenderPool | None = None
         self.connection: AbstractRobustConnection | None = None
         self.coordinator: RenderCoordinator | None = None
+        self.turns: FairQueue | None = None
         self.handler: JobHandler | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -68,11 +70,13 @@ class RendererService:
         await self.pool.warm_up()
         await self.disk.open()
         publish_channel, jobs = await self._open_channels()
+        self.turns = FairQueue(s.concurrency, s.effective_user_concurrency)
         self.coordinator = RenderCoordinator(
             pool=self.pool,
             memory=self.memory,
             disk=self.disk,
             lock_wait_seconds=s.render_timeout_seconds * 2 + 30,
+            turns=self.turns,
         )
         self.handler = JobHandler(
             coordinator=self.coordinator,
@@ -89,7 +93,12 @@ class RendererService:
         log.info(
             "renderer consuming %s",
             s.topology.jobs_queue,
-            extra={"fingerprint": self.fingerprint[:12], "concurrency": s.concurrency},
+            extra={
+                "fingerprint": self.fingerprint[:12],
+                "concurrency": s.concurrency,
+                "user_concurrency": s.effective_user_concurrency,
+                "prefetch": s.effective_prefetch,
+            },
         )
 
     async def _open_channels(self) -> tuple[AbstractChannel, AbstractQueue]:
@@ -136,6 +145,8 @@ class RendererService:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._consumer_tag)
             self._consumer_tag = None
+        if self.turns is not None:
+            self.turns.close()  # misses still waiting for a turn go back to the queue now
         finished = True
         if self.handler is not None and self.handler.active:
             log.info("waiting for %d in-flight job(s)", self.handler.active)

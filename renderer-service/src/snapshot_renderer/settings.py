@@ -16,6 +16,7 @@ from snapshot_shared.settings import CommonSettings
 from snapshot_renderer.render.faults import FaultHooks
 
 MIB = 2**20
+FAIR_PREFETCH_EXTRA = 8  # two users' worth of the API's default jobs per user
 GIB = 2**30
 
 
@@ -64,6 +65,9 @@ class Settings(CommonSettings, BaseSettings):
         default_factory=_renderer_id
     )
     prefetch: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    # Fair rendering: renders one user (a job's ``requested_by``) may run at once; default
+    # half the workers (at least 1), so another user's miss finds a free worker.
+    user_concurrency: Annotated[int, Field(ge=1, le=256)] | None = None
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     # How long a delivery waits for the status channel to reopen (after a broker restart the
     # consume channel can be back first) before it is handed back to the queue.
@@ -93,6 +97,18 @@ class Settings(CommonSettings, BaseSettings):
         )
 
     @property
+    def effective_user_concurrency(self) -> int:
+        """Renders one user may run at once (never more than there are workers)."""
+        wanted = self.user_concurrency or max(1, self.concurrency // 2)
+        return min(wanted, self.concurrency)
+
+    @property
     def effective_prefetch(self) -> int:
-        """Unacked deliveries per consumer: room for every worker plus as many cache hits."""
-        return self.prefetch if self.prefetch is not None else self.concurrency * 2
+        """Unacked deliveries per consumer: room for every worker, as many cache hits, and
+        ``FAIR_PREFETCH_EXTRA`` more, so that while one user's misses wait for their turns the
+        jobs of other users still reach this renderer (the API publishes at most
+        ``SNAPSHOT_API_RENDER_JOBS_PER_USER``, 4 by default, per user, which also bounds the
+        memory one user's waiting jobs take here)."""
+        if self.prefetch is not None:
+            return self.prefetch
+        return self.concurrency * 2 + FAIR_PREFETCH_EXTRA

@@ -112,6 +112,9 @@ class RenderJob(WireModel):
     request_id: Annotated[str, Field(max_length=limits.REQUEST_ID_CHARS)] | None = None
     deadline: dt.datetime | None = None
     verify_store: bool = False  # the API found the stored PDF missing or damaged
+    # Who asked (the snapshot's ``requested_by``): renderers share their workers fairly
+    # among users. Optional (jobs of older APIs carry none); never part of a content hash.
+    requested_by: UserId | None = None
 
 
 class Artifact(WireModel):

@@ -14,8 +14,12 @@ Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # A new snapshot with its payload, task, outbox row and audit entry: one statement, so one
 # round trip and atomic without BEGIN/COMMIT. Foreign keys between the sibling inserts are
-# checked at the end of the statement, when all of them are in place.
-CREATE = """
+# checked at the end of the statement, when all of them are in place. The outbox row counts
+# against its user's fair share of renders (README: Fair rendering) unless the content has a
+# completed snapshot already: then it is most likely a cache hit, and goes out at once.
+_OUTBOX_USER = """CASE WHEN EXISTS (SELECT 1 FROM snapshots WHERE content_hash = $7
+                           AND status = 'completed') THEN NULL ELSE $3 END"""
+CREATE = f"""
 WITH payload AS (
   INSERT INTO payloads (content_hash, body_gzip, bytes) VALUES ($7, $11, $12)
   ON CONFLICT (content_hash) DO NOTHING
@@ -26,8 +30,8 @@ WITH payload AS (
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($13, $1, $14, $15)
 ), job AS (
-  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id)
-  VALUES ($13, $16, $17, $18, $19)
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
+  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER}
 )
 INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
 VALUES ($3, 'snapshot.create', $2, $1, 'accepted', $19, $20)
@@ -49,8 +53,8 @@ WITH {rate_limits.take_ctes(21)}, admitted AS (
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) SELECT $13, $1, $14, $15 FROM admitted
 ), job AS (
-  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id)
-  SELECT $13, $16, $17, $18, $19 FROM admitted
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
+  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER} FROM admitted
 ), audited AS (
   INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
   SELECT $3, 'snapshot.create', $2, $1, 'accepted', $19, $20 FROM admitted

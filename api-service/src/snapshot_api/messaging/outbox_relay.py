@@ -11,6 +11,12 @@ the broker takes, it is parked (kept, marked, for an operator) and its task fail
 ``render.jobs`` yet because no renderer has declared it) counts nothing.
 A crash between the confirm and the commit re-publishes a job: the renderer treats it as a
 duplicate.
+
+Fair rendering: at most ``jobs_per_user`` jobs of one user are published and unfinished at a
+time (``db/outbox.py``); that user's later rows wait in the outbox, counting no attempt, and the
+relay is kicked when a task finishes (status consumer, reaper), so the next one goes out at
+once. This bounds how many jobs of one user can stand in ``render.jobs`` in front of another
+user's. A row whose task ended while it waited (deadline) is dropped unpublished.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ class OutboxRelay(BackgroundLoop):
         max_attempts: int = 10,
         publish_timeout: float = 10.0,
         max_message_bytes: int = 128 * 2**20,
+        jobs_per_user: int = 0,
     ) -> None:
         super().__init__()
         self.pool = pool
@@ -74,6 +81,7 @@ class OutboxRelay(BackgroundLoop):
         self.max_attempts = max_attempts
         self.publish_timeout = publish_timeout
         self.max_message_bytes = max_message_bytes
+        self.jobs_per_user = jobs_per_user
         self._wake = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -98,13 +106,17 @@ class OutboxRelay(BackgroundLoop):
             self._wake.clear()
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch of pending jobs; return how many were published."""
+        """Publish up to one batch of publishable jobs; return how many rows were settled
+        (published, or dropped because their task is over)."""
         if self.broker.declared is None or not self.broker.is_up:
             return 0
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await outbox.lock_pending(conn, BATCH)
+            rows = await outbox.lock_publishable(conn, BATCH, self.jobs_per_user)
+            over = [r["id"] for r in rows if r["finished"]]
+            rows = [r for r in rows if not r["finished"]]
+            await outbox.delete(conn, over)
             if not rows:
-                return 0
+                return len(over)
             outcomes = await self._publish_rows(rows)
             published = [i for i, outcome in outcomes.items() if outcome is None]
             failures = {
@@ -112,13 +124,13 @@ class OutboxRelay(BackgroundLoop):
                 for i, f in outcomes.items()
                 if f is not None and f.counts(bool(published))
             }
-            await outbox.delete(conn, published)
+            await outbox.published(conn, published)
             for row in await outbox.record_failures(conn, failures, self.max_attempts):
                 if row["parked"]:
                     await self._park(conn, row)
         OUTBOX_PUBLISHED.inc(len(published))
         OUTBOX_PUBLISH_FAILED.inc(len(failures))
-        return len(published)
+        return len(published) + len(over)
 
     async def _publish_rows(self, rows: list[asyncpg.Record]) -> dict[int, Outcome]:
         exchange = await self._open()

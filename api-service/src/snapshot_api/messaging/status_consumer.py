@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -74,9 +75,11 @@ class StatusConsumer:
         prefetch: int,
         delivery_limit: int,
         pool_size: int | None = None,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.store_dir = store_dir  # completed events are checked against the stored PDF
+        self.on_finished = on_finished  # called after a task reached completed or failed
         # Each event in flight holds a pool connection: more would only wait for one.
         self.prefetch = min(prefetch, pool_size) if pool_size else prefetch
         self.delivery_limit = delivery_limit
@@ -131,6 +134,8 @@ class StatusConsumer:
                 return
             await message.ack()
             STATUS_EVENTS.labels(event=event.event, applied=str(changed).lower()).inc()
+            if changed and event.event in ("completed", "failed") and self.on_finished:
+                self.on_finished()
 
     async def _hand_back(self, message: AbstractIncomingMessage, exc: Exception) -> None:
         pause = retry_pause(message)

@@ -34,7 +34,8 @@ async def metrics_summary(
     ] = "3600",
 ) -> dict[str, Any]:
     _require_admin(user)
-    return await summary(pool, request.app.state.broker, parse_window(window))
+    per_user = request.app.state.settings.render_jobs_per_user
+    return await summary(pool, request.app.state.broker, parse_window(window), per_user)
 
 
 @router.get("/audit", response_model=AuditList, responses=ADMIN)

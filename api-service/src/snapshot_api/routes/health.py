@@ -48,6 +48,7 @@ async def _database_ok(request: Request) -> bool:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    await refresh_gauges(request.app.state.pool, request.app.state.broker)  # observability
+    state = request.app.state
+    await refresh_gauges(state.pool, state.broker, state.settings.render_jobs_per_user)
     body, content_type = render_latest()
     return Response(body, media_type=content_type)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import asyncpg
 
@@ -21,10 +22,16 @@ MESSAGE = "The render did not finish before the task deadline"
 class Reaper(BackgroundLoop):
     name = "task-reaper"
 
-    def __init__(self, pool: asyncpg.Pool, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        interval_seconds: float,
+        on_reaped: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.pool = pool
         self.interval = interval_seconds
+        self.on_reaped = on_reaped  # called after tasks were failed (their users' slots free)
 
     async def _run(self) -> None:
         while True:
@@ -47,4 +54,6 @@ class Reaper(BackgroundLoop):
                 )
         for row in rows:
             log.warning("task failed: deadline exceeded", extra={"task_id": str(row["id"])})
+        if rows and self.on_reaped is not None:
+            self.on_reaped()
         return len(rows)

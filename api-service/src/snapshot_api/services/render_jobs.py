@@ -26,10 +26,12 @@ def build(
     request_id: str | None,
     verify_store: bool = False,
     payload_gzip: bytes | None = None,
+    requested_by: str | None = None,
 ) -> dict[str, Any]:
     """A new task's id, times and encoded render job: the values of its ``tasks`` and
     ``outbox`` rows. The payload goes in as canonical JSON bytes (``payload_gzip``: their
-    gzip, when the caller has it) and is neither parsed nor serialized again."""
+    gzip, when the caller has it) and is neither parsed nor serialized again. ``requested_by``
+    (the snapshot's) lets renderers and the outbox relay share the work fairly among users."""
     task_id = uuid.uuid4()
     created_at = dt.datetime.now(dt.UTC)
     deadline = created_at + dt.timedelta(seconds=settings.task_deadline_seconds)
@@ -44,6 +46,7 @@ def build(
         request_id=request_id,
         deadline=deadline,
         verify_store=verify_store,
+        requested_by=requested_by,
     )
     body, encoding = encode_job(job, canonical_payload, settings.gzip_threshold_bytes, payload_gzip)
     return {
@@ -55,6 +58,7 @@ def build(
         "body": body,
         "content_encoding": encoding,
         "request_id": request_id,
+        "requested_by": requested_by,
     }
 
 
@@ -69,6 +73,7 @@ async def enqueue(conn: asyncpg.Connection, job: dict[str, Any]) -> UUID:
         job["body"],
         job["content_encoding"],
         job["request_id"],
+        job["requested_by"],  # a re-render is a miss: it counts against its user's share
     )
     task_id: UUID = job["task_id"]
     return task_id
@@ -101,5 +106,6 @@ async def rerender(
             raw,
             request_id,
             verify_store=True,
+            requested_by=snapshot["requested_by"],
         )
         return await enqueue(conn, job)

@@ -106,6 +106,7 @@ async def _create(
         canonical,
         actor.request_id,
         payload_gzip=canonical_gzip,
+        requested_by=actor.user.id,
     )
     record = {
         "id": snapshot_id,

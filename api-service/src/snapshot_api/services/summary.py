@@ -21,6 +21,7 @@ from snapshot_api.metrics import (
     BROKER_UP,
     CACHE_LAYERS,
     OUTBOX_BACKLOG,
+    OUTBOX_WAITING,
     QUEUE_CONSUMERS,
     QUEUE_MESSAGES,
     QUEUES,
@@ -97,7 +98,7 @@ async def queue_stats(broker: Broker) -> dict[str, QueueStats] | None:
     return out
 
 
-async def refresh_gauges(pool: asyncpg.Pool, broker: Broker) -> None:
+async def refresh_gauges(pool: asyncpg.Pool, broker: Broker, per_user: int = 0) -> None:
     """Set the scrape-time gauges: outbox backlog, broker up, queue depth and consumers.
 
     Bounded in time; a value that cannot be read is reported as NaN (unknown), never as a
@@ -105,10 +106,13 @@ async def refresh_gauges(pool: asyncpg.Pool, broker: Broker) -> None:
     """
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT):
-            OUTBOX_BACKLOG.set(await outbox.backlog(pool))
+            backlog, waiting = await outbox.backlog(pool, per_user)
+            OUTBOX_BACKLOG.set(backlog)
+            OUTBOX_WAITING.set(waiting)
     except Exception as exc:  # noqa: BLE001 - a scrape must answer even with the database down
         log.debug("outbox backlog unavailable at scrape: %s", exc)
         OUTBOX_BACKLOG.set(math.nan)
+        OUTBOX_WAITING.set(math.nan)
     stats: dict[str, QueueStats] | None = None
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT):
@@ -126,14 +130,16 @@ def _ratio(part: int, total: int) -> float | None:
     return part / total if total else None
 
 
-async def summary(pool: asyncpg.Pool, broker: Broker, window_seconds: int) -> dict[str, Any]:
+async def summary(
+    pool: asyncpg.Pool, broker: Broker, window_seconds: int, per_user: int = 0
+) -> dict[str, Any]:
     """Counts by status, cache hit ratios, render percentiles, queues, outbox, dead letters."""
     async with pool.acquire() as conn:
         by_status = {r["status"]: r["n"] for r in await conn.fetch(STATUS_COUNTS)}
         by_cache = {r["cache"]: r["n"] for r in await conn.fetch(CACHE_COUNTS, window_seconds)}
         failures = await conn.fetch(FAILURE_COUNTS, window_seconds)
         times = await conn.fetchrow(RENDER_TIMES, window_seconds)
-        backlog = await outbox.backlog(conn)
+        backlog, waiting = await outbox.backlog(conn, per_user)
     try:
         queues = await queue_stats(broker)
     except Exception as exc:  # noqa: BLE001 - the summary still answers with the broker unwell
@@ -160,6 +166,7 @@ async def summary(pool: asyncpg.Pool, broker: Broker, window_seconds: int) -> di
         "failed_by_code": {r["code"]: r["n"] for r in failures},
         "render_ms": {"p50": times["p50"], "p95": times["p95"], "renders": times["n"]},
         "outbox_backlog": backlog,
+        "outbox_waiting_for_turn": waiting,
         "broker": "up" if broker.is_up else "down",
         "render_jobs": jobs.view() if jobs else None,
         "dead_letter": {
