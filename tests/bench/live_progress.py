@@ -20,12 +20,14 @@ import datetime as dt
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aio_pika
 import asyncpg
 import httpx
 from snapshot_shared.messages import StatusEvent
+from support.pdf import stored_fake_pdf
 from support.sse import EventReader, publish
 from support.stack import Stack
 
@@ -51,6 +53,7 @@ async def _sample(
     created: dict[str, Any],
     rng: random.Random,
     notified: dict[str, dict[str, float]],
+    store: Path,
 ) -> tuple[float, float, float]:
     """One task: seconds from the publish to the SSE client's, the poller's and a bare
     LISTEN connection's sight of the completion."""
@@ -88,6 +91,8 @@ async def _sample(
             progress=100,
             phase="completed",
             cache="miss",
+            # the API completes a task only with a stored PDF of its content
+            artifact=stored_fake_pdf(store, created["content_hash"])[0],
             at=dt.datetime.now(dt.UTC),
         )
         published = time.perf_counter()
@@ -124,7 +129,7 @@ async def _measure(stack: Stack, auth: dict[str, str], room: str, n: int) -> Any
                 )
                 r.raise_for_status()
                 a, b, c = await _sample(
-                    client, channel, status_queue, auth, r.json(), rng, notified
+                    client, channel, status_queue, auth, r.json(), rng, notified, stack.store
                 )
                 sse.append(a)
                 polling.append(b)

@@ -17,6 +17,8 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
+from snapshot_shared.messages import Artifact
+from support.pdf import stored_fake_pdf
 from support.services import AMQP_URL
 from support.sse import Event, EventReader, TwoApis, publish, status_event
 from support.waiting import until, until_sync
@@ -24,7 +26,12 @@ from support.waiting import until, until_sync
 STREAMS_PER_USER = 3
 HEARTBEAT_SECONDS = 0.5
 WAIT_SECONDS = 60  # a failure bound only: events arrive in milliseconds
-ARTIFACT = {"key": "ab" * 32, "bytes": 1234, "pages": 1, "pdf_sha256": "cd" * 32}
+
+
+def stored(apis: TwoApis, created: dict[str, Any]) -> Artifact:
+    """A stand-in PDF of the task's content in the stack's store: the API completes a task
+    only with a PDF that carries its content hash."""
+    return stored_fake_pdf(apis.store, created["content_hash"])[0]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +118,7 @@ async def test_events_reach_a_client_of_the_other_process_in_order(apis, channel
         await publish(
             channel,
             apis.status_queue,
-            status_event(created, "completed", 100, cache="miss", artifact=ARTIFACT),
+            status_event(created, "completed", 100, cache="miss", artifact=stored(apis, created)),
         )
         final = await _next(reader)
         assert (final.event, final.id) == ("completed", len(steps) + 2)
@@ -283,7 +290,9 @@ async def test_a_slow_client_holds_up_neither_other_clients_nor_the_status_consu
                 event = await _next(fast)
                 assert (event.id, event.data["progress"]) == (progress + 1, progress)
             await publish(
-                channel, apis.status_queue, status_event(created, "completed", artifact=ARTIFACT)
+                channel,
+                apis.status_queue,
+                status_event(created, "completed", artifact=stored(apis, created)),
             )
             assert (await _next(fast)).event == "completed"
         # ...and the status consumer applied everything meanwhile.
@@ -313,7 +322,9 @@ async def test_a_lost_listener_reconnects_and_streams_read_again(apis, channel):
             )
             assert cut == 2  # one listener per API process
             await publish(
-                channel, apis.status_queue, status_event(created, "completed", artifact=ARTIFACT)
+                channel,
+                apis.status_queue,
+                status_event(created, "completed", artifact=stored(apis, created)),
             )
 
             async def applied() -> bool:

@@ -137,6 +137,11 @@ async def test_summary_and_metrics_agree_with_a_scripted_run(fresh, channel):
 
         # Four more: two renders (100 ms, 300 ms), one memory hit, one disk hit.
         tasks = [await snapshot(api, room) for _ in range(4)]
+        # Published first: the relay drops the job of a task that has already ended.
+        await until(
+            lambda: _summary_where(api, lambda s: s["render_jobs"]["messages"] == 4),
+            what="the four jobs in render.jobs",
+        )
         for task, (cache, ms) in zip(
             tasks, [("miss", 100.0), ("miss", 300.0), ("memory", 2.0), ("disk", 5.0)], strict=True
         ):

@@ -82,10 +82,16 @@ async def test_only_a_pdf_of_the_tasks_content_completes_it(api: Api) -> None:
     assert (await _task(api, bravo))["status"] == "completed"
     alpha = await _snapshot(api, "alice", "Alpha's message")
 
-    async def refused(reason: str) -> float:
+    async def count(reason: str) -> float:
         return await _metric(
             api, "snapshot_api_artifacts_refused_total", stage="event", reason=reason
         )
+
+    # The counter lives as long as the test process: count from here.
+    before = {reason: await count(reason) for reason in ("content_hash", "missing", "size")}
+
+    async def refused(reason: str) -> float:
+        return await count(reason) - before[reason]
 
     async def still_pending() -> None:
         task = await _task(api, alpha)

@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractChannel
 from snapshot_shared.messages import Artifact, EventError, StatusEvent, encode
 from standardwebhooks.webhooks import WebhookVerificationError
 from support.api import Api, running_api, settings_for
+from support.pdf import stored_fake_pdf
 from support.services import AMQP_URL
 from support.waiting import until
 from support.webhook_receiver import Receiver
@@ -99,11 +100,10 @@ async def send(channel: AbstractChannel, api: Api, accepted: dict[str, Any], **e
 
 
 async def complete(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> Artifact:
-    artifact = Artifact(
+    artifact, _ = stored_fake_pdf(  # the API completes a task only with a PDF of its content
+        api.settings.store_dir,
+        accepted["content_hash"],
         key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-        bytes=5000,
-        pages=2,
-        pdf_sha256=hashlib.sha256(b"pdf").hexdigest(),
     )
     await send(
         channel,
@@ -162,8 +162,8 @@ async def test_completion_and_failure_are_delivered_signed_and_listed(
         "content_hash": done["content_hash"],
         "download_url": f"/api/v1/snapshots/{done['snapshot_id']}/download",
         "pdf_sha256": artifact.pdf_sha256,
-        "bytes": 5000,
-        "pages": 2,
+        "bytes": artifact.bytes,
+        "pages": artifact.pages,
         "error": None,
     }
     assert event["timestamp"].endswith("Z")

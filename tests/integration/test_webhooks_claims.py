@@ -18,8 +18,9 @@ from aio_pika.abc import AbstractChannel
 from snapshot_api.db import webhooks as db
 from snapshot_api.webhooks.delivery import RetryPolicy, WebhookDelivery
 from snapshot_api.webhooks.sender import Sender, SenderConfig
-from snapshot_shared.messages import Artifact, StatusEvent, encode
+from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
+from support.pdf import stored_fake_pdf
 from support.services import AMQP_URL
 from support.waiting import until
 from support.webhook_receiver import Receiver
@@ -87,12 +88,11 @@ async def pending_deliveries(
             progress=100,
             phase="completed",
             cache="miss",
-            artifact=Artifact(
+            artifact=stored_fake_pdf(  # the API completes a task only with a PDF of its content
+                api.settings.store_dir,
+                accepted["content_hash"],
                 key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-                bytes=10,
-                pages=1,
-                pdf_sha256=hashlib.sha256(b"x").hexdigest(),
-            ),
+            )[0],
             at=dt.datetime.now(dt.UTC),
         )
         body, _ = encode(event)

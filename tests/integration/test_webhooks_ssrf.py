@@ -16,8 +16,9 @@ import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
-from snapshot_shared.messages import Artifact, StatusEvent, encode
+from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
+from support.pdf import stored_fake_pdf
 from support.services import AMQP_URL
 from support.waiting import until
 from support.webhook_receiver import Receiver
@@ -150,11 +151,10 @@ async def test_nothing_reaches_a_loopback_receiver_at_send_time(
 
 
 async def complete(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> None:
-    artifact = Artifact(
+    artifact, _ = stored_fake_pdf(  # the API completes a task only with a PDF of its content
+        api.settings.store_dir,
+        accepted["content_hash"],
         key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-        bytes=100,
-        pages=1,
-        pdf_sha256=hashlib.sha256(b"pdf").hexdigest(),
     )
     event = StatusEvent(
         task_id=accepted["task_id"],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -51,6 +53,10 @@ def stored_fake_pdf(
     key = key or hashlib.sha256(content_hash.encode() + b"|stored").hexdigest()
     path = store.pdf_path(store_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pdf)
+    # As a renderer stores: a whole file appears at once (the API may be checking the last
+    # one written under this key while a test writes it again).
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    partial.write_bytes(pdf)
+    os.replace(partial, path)
     digest = hashlib.sha256(pdf).hexdigest()
     return Artifact(key=key, bytes=len(pdf), pages=1, pdf_sha256=digest), pdf
