@@ -19,9 +19,9 @@ def bytewise(body: bytes) -> list[ServerEvent]:
 
 API_STREAM = (
     b"retry: 2000\n\n"
-    b"id: 1\nevent: progress\ndata: {\"status\": \"queued\"}\n\n"
+    b'id: 1\nevent: progress\ndata: {"status": "queued"}\n\n'
     b": heartbeat\n\n"
-    b"id: 2\nevent: completed\ndata: {\"status\": \"completed\"}\n\n"
+    b'id: 2\nevent: completed\ndata: {"status": "completed"}\n\n'
 )
 
 
