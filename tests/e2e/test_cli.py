@@ -157,6 +157,12 @@ def test_create_wait_follows_the_task_over_its_event_stream(stack: Stack, tmp_pa
     # The API saw one event stream for the task and not a single poll of it.
     assert logged_wait(stack, made["task_id"]) == {"task": [], "events": [200]}
 
+    # The client against the real stream: a finished task answers its final state at once and
+    # the iterator stops there; resuming past its final event id (a 204) yields nothing.
+    with stack.client_for("olivia") as api:
+        assert [t.raw for t in api.events(made["task_id"])] == [made["task"]]
+        assert list(api.events(made["task_id"], last_event_id="999999")) == []
+
     # --poll: no stream at all, the task polled until it is finished
     polled = ok_json(cli(stack, "create", room, "--title", "Polled", "--wait", "--poll",
                          "--json", home=tmp_path))  # fmt: skip
