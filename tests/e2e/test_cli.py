@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.holds import MARKER, Holds
 from support.pdf import pdf_text
 from support.stack import Stack, free_port, running
+from support.waiting import until_sync
 
 SNAPSHOTS = str(Path(sys.executable).parent / "snapshots")
 CHAT = [
@@ -118,6 +121,111 @@ def test_room_to_pdf_on_disk(stack: Stack, tmp_path: Path) -> None:
 def _messages(stack: Stack, room: str) -> int:
     r = stack.call("GET", f"/api/v1/rooms/{room}/messages?limit=200", "olivia")
     return len(r.json()["items"])
+
+
+def task_requests(stack: Stack, task_id: str) -> dict[str, list[int]]:
+    """The statuses the API answered (its access log) to ``GET /api/v1/tasks/{task_id}``
+    (``"task"``) and to ``GET /api/v1/tasks/{task_id}/events`` (``"events"``)."""
+    pattern = re.compile(rf"snapshot_api\.access: GET /api/v1/tasks/{task_id}(/events)? (\d{{3}})")
+    seen: dict[str, list[int]] = {"task": [], "events": []}
+    for match in pattern.finditer((stack.logs / "api.log").read_text(errors="replace")):
+        seen["events" if match.group(1) else "task"].append(int(match.group(2)))
+    return seen
+
+
+def logged_wait(stack: Stack, task_id: str) -> dict[str, list[int]]:
+    """``task_requests`` once the API has logged how the task was followed: a request is logged
+    when its answer is finished, so a stream's line may come a moment after the CLI exits."""
+
+    def logged() -> dict[str, list[int]] | None:
+        seen = task_requests(stack, task_id)
+        return seen if seen["events"] or seen["task"] else None
+
+    return until_sync(logged, what=f"a request for task {task_id} in the API's access log")
+
+
+def test_create_wait_follows_the_task_over_its_event_stream(stack: Stack, tmp_path: Path) -> None:
+    room = ok_json(cli(stack, "rooms", "create", "Live CLI", "--json", home=tmp_path))["id"]
+    stack.call("POST", f"/api/v1/rooms/{room}/messages", "olivia", json={"body": "Streamed"})
+    out = tmp_path / "live.pdf"
+    made = ok_json(cli(stack, "create", room, "--title", "Streamed", "--wait", "-o", str(out),
+                       "--json", home=tmp_path))  # fmt: skip
+    assert (made["followed"], made["fallback"]) == ("events", None)
+    assert (made["task"]["status"], made["task"]["progress"]) == ("completed", 100)
+    text, pages = pdf_text(out.read_bytes())
+    assert pages == 1 and "Streamed" in text
+    # The API saw one event stream for the task and not a single poll of it.
+    assert logged_wait(stack, made["task_id"]) == {"task": [], "events": [200]}
+
+    # The client against the real stream: a finished task answers its final state at once and
+    # the iterator stops there; resuming past its final event id (a 204) yields nothing.
+    with stack.client_for("olivia") as api:
+        assert [t.raw for t in api.events(made["task_id"])] == [made["task"]]
+        assert list(api.events(made["task_id"], last_event_id="999999")) == []
+
+    # --poll: no stream at all, the task polled until it is finished
+    polled = ok_json(cli(stack, "create", room, "--title", "Polled", "--wait", "--poll",
+                         "--json", home=tmp_path))  # fmt: skip
+    assert (polled["followed"], polled["fallback"]) == ("polling", None)
+    assert polled["task"]["status"] == "completed"
+    seen = logged_wait(stack, polled["task_id"])
+    assert seen["events"] == [] and seen["task"] and set(seen["task"]) == {200}
+
+
+@pytest.fixture(scope="module")
+def one_stream_each() -> Iterator[tuple[Stack, Holds]]:
+    """One API worker allowing one event stream per user, and a renderer with two workers and
+    the hold hook: a render held in one of them keeps a task (and a stream of it) open while
+    the other renders."""
+    holds = Holds()
+    try:
+        with running(
+            workers=1,
+            SNAPSHOT_API_SSE_STREAMS_PER_USER="1",
+            SNAPSHOT_RENDERER_CONCURRENCY="2",
+            SNAPSHOT_RENDERER_USER_CONCURRENCY="2",
+            **holds.env,
+        ) as s:
+            yield s, holds
+    finally:
+        holds.close()
+
+
+def test_create_wait_falls_back_to_polling_when_refused_a_stream(
+    one_stream_each: tuple[Stack, Holds], tmp_path: Path
+) -> None:
+    stack, holds = one_stream_each
+    held_room = stack.call("POST", "/api/v1/rooms", "olivia", json={"name": f"Held {MARKER}"})
+    held = stack.call("POST", f"/api/v1/rooms/{held_room.json()['id']}/snapshots", "olivia")
+    assert held.status_code == 202, held.text
+    hold = holds.next_sync()  # its render is in progress, and stays there
+    room = ok_json(cli(stack, "rooms", "create", "Fallback", "--json", home=tmp_path))["id"]
+    stack.call("POST", f"/api/v1/rooms/{room}/messages", "olivia", json={"body": "Polled"})
+    out = tmp_path / "fallback.pdf"
+    try:
+        with (
+            stack.client() as c,
+            c.stream(
+                "GET",
+                f"/api/v1/tasks/{held.json()['task_id']}/events",
+                headers=stack.auth("olivia"),
+            ) as open_stream,
+        ):
+            assert open_stream.status_code == 200
+            lines = open_stream.iter_lines()  # kept: closing it would close the stream
+            next(line for line in lines if line.startswith("data:"))
+            made = cli(stack, "create", room, "--title", "Fallback", "--wait", "-o", str(out),
+                       "--json", home=tmp_path)  # fmt: skip
+    finally:
+        hold.release()
+    result = ok_json(made)
+    assert result["followed"] == "polling"
+    assert result["fallback"].startswith("429 too_many_streams"), result["fallback"]
+    assert result["task"]["status"] == "completed" and result["download"]["path"] == str(out)
+    text, pages = pdf_text(out.read_bytes())
+    assert pages == 1 and "Fallback" in text and "Polled" in text
+    seen = task_requests(stack, result["task_id"])
+    assert seen["events"] == [429] and seen["task"] and set(seen["task"]) == {200}
 
 
 def test_refused_requests_exit_4_and_change_nothing(stack: Stack, tmp_path: Path) -> None:

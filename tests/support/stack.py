@@ -207,9 +207,10 @@ class Stack:
 
 
 @contextmanager
-def running(renderers: int = 1, **env: str) -> Iterator[Stack]:
-    """A started stack (API + ``renderers`` renderers, ``env`` for both), stopped afterwards."""
-    stack = Stack(renderer_env=env or None)
+def running(renderers: int = 1, workers: int = 2, **env: str) -> Iterator[Stack]:
+    """A started stack (API with ``workers`` processes + ``renderers`` renderers, ``env`` for
+    both), stopped afterwards."""
+    stack = Stack(workers=workers, renderer_env=env or None)
     try:
         stack.start_api()
         for _ in range(renderers):

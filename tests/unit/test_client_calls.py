@@ -129,6 +129,8 @@ def scripted(answers: list[httpx.Response]) -> Callable[[httpx.Request], httpx.R
     return handler
 
 
+# The three tests below are about polling: ``use_events=False`` (test_client_events.py has
+# the event stream and the fallback from it).
 def test_wait_rides_out_a_503_and_reports_each_state() -> None:
     answers = [
         httpx.Response(503, json={"code": "unavailable", "detail": "PG"}),
@@ -138,20 +140,26 @@ def test_wait_rides_out_a_503_and_reports_each_state() -> None:
     ]
     seen: list[int] = []
     with client(scripted(answers)) as api:
-        done = api.wait(TASK, on_update=lambda t: seen.append(t.progress), interval=0, backoff=0)
+        done = api.wait(
+            TASK,
+            on_update=lambda t: seen.append(t.progress),
+            interval=0,
+            backoff=0,
+            use_events=False,
+        )
     assert (done.status, done.cache, seen) == ("completed", "miss", [0, 40, 100])
 
 
 def test_wait_gives_up_after_too_many_server_errors() -> None:
     answers = [httpx.Response(502, text="bad gateway")] * 6
     with client(scripted(answers)) as api, pytest.raises(ServerError):
-        api.wait(TASK, interval=0, backoff=0)
+        api.wait(TASK, interval=0, backoff=0, use_events=False)
 
 
 def test_wait_times_out_on_a_task_that_never_ends() -> None:
     never = client(lambda r: httpx.Response(200, json=task("queued", 0)))
     with never as api, pytest.raises(WaitTimeout):
-        api.wait(TASK, timeout=0.05, interval=0.02)
+        api.wait(TASK, timeout=0.05, interval=0.02, use_events=False)
 
 
 class Broken(httpx.SyncByteStream):

@@ -5,19 +5,31 @@ from snapshot_client.client import Client
 from snapshot_client.errors import (
     ApiProblem,
     ApiUnreachable,
+    EventStreamUnusable,
     RenderFailed,
     RequestRefused,
     ServerError,
     SnapshotsError,
     WaitTimeout,
 )
-from snapshot_client.models import Download, Member, Message, Room, Snapshot, SnapshotAccepted, Task
+from snapshot_client.models import (
+    Download,
+    Followed,
+    Member,
+    Message,
+    Room,
+    Snapshot,
+    SnapshotAccepted,
+    Task,
+)
 
 __all__ = [
     "ApiProblem",
     "ApiUnreachable",
     "Client",
     "Download",
+    "EventStreamUnusable",
+    "Followed",
     "Member",
     "Message",
     "RenderFailed",

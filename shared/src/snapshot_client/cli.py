@@ -16,7 +16,7 @@ from snapshot_client import jsonl
 from snapshot_client.client import BATCH_MAX, Client
 from snapshot_client.config import resolve
 from snapshot_client.errors import RenderFailed, SnapshotsError
-from snapshot_client.models import Message, Task
+from snapshot_client.models import Followed, Message, Task
 from snapshot_client.output import Exit, UsageError, emit, err, fail, handled, progress_bar
 
 HELP = """Room Snapshots from the command line: rooms, messages, PDF snapshots.
@@ -180,9 +180,18 @@ def create(
     timeout: Annotated[
         float, typer.Option(min=0, help="Give up waiting after this many seconds (0: never)")
     ] = 0,
+    poll: Annotated[
+        bool,
+        typer.Option(
+            "--poll", help="Follow the task by polling it, not over its event stream (SSE)"
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Request a PDF snapshot of a room; with --wait, follow it to the end; with -o, save it.
+
+    --wait follows the task's live event stream (SSE) and falls back to polling the task when
+    the stream cannot be used (--json says which: "followed": "events" or "polling").
 
     Exit 0 once the request is accepted (without --wait) or the PDF is done (and saved), 3 if
     the render failed, 6 if --timeout ran out first."""
@@ -205,8 +214,15 @@ def create(
             )
             return
         started = time.monotonic()
-        task = _follow(client, accepted.task_id, timeout)
-        result: dict[str, Any] = {**accepted.raw, "task": task.raw, "download": None}
+        followed = _follow(client, accepted.task_id, timeout, use_events=not poll)
+        task = followed.task
+        result: dict[str, Any] = {
+            **accepted.raw,
+            "task": task.raw,
+            "followed": followed.via,
+            "fallback": followed.fallback,
+            "download": None,
+        }
         if task.status == "failed":
             raise _render_failed(task)
         if output == "-":
@@ -225,7 +241,7 @@ def create(
     )
 
 
-def _follow(client: Client, task_id: str, timeout: float) -> Task:
+def _follow(client: Client, task_id: str, timeout: float, use_events: bool) -> Followed:
     with progress_bar("queued", 100) as bar:
 
         def show(task: Task) -> None:
@@ -233,7 +249,9 @@ def _follow(client: Client, task_id: str, timeout: float) -> Task:
             label = f"{task.status}: {phase}" if phase else task.status
             bar.update(bar.task_ids[0], completed=task.progress, description=label)
 
-        return client.wait(task_id, on_update=show, timeout=timeout or None)
+        return client.follow(
+            task_id, on_update=show, timeout=timeout or None, use_events=use_events
+        )
 
 
 def _render_failed(task: Task) -> RenderFailed:

@@ -1,10 +1,9 @@
 """``Client``: the Room Snapshots HTTP API as typed method calls (httpx, synchronous).
 
 One method per operation; each returns a model from ``models`` or raises an error from
-``errors``. Waiting for a task polls ``GET /api/v1/tasks/{id}`` today (``poll``); a
-server-sent-events ``events(task_id)`` iterator yielding the same ``Task`` values can be added
-beside ``poll`` and ``wait`` can then prefer it, with no change for callers (they only see
-``on_update`` calls with a ``Task``).
+``errors``. A task is followed (``follow``, ``wait``) over its event stream
+(``GET /api/v1/tasks/{id}/events``, ``events``) and, when that stream cannot be used, by
+polling ``GET /api/v1/tasks/{id}`` (``poll``); either way callers see the same ``Task`` values.
 """
 
 from __future__ import annotations
@@ -13,24 +12,26 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote
 
 import httpx
 
-from snapshot_client import calls
+from snapshot_client import calls, task_events
 from snapshot_client.calls import API
 from snapshot_client.errors import (
     ApiProblem,
     ApiUnreachable,
+    EventStreamUnusable,
     ServerError,
     WaitTimeout,
     problem_from,
 )
 from snapshot_client.models import (
     Download,
+    Followed,
     Member,
     Message,
     Room,
@@ -42,6 +43,9 @@ from snapshot_client.models import (
 BATCH_MAX = 500  # messages per POST: the API's own limit
 USER_AGENT = "snapshot-client/0.1"
 TRANSIENT_RETRIES = 5  # consecutive 5xx/unreachable answers tolerated while waiting
+# Answers to the stream request after which polling may still work: no such route (an older
+# API), too many open streams, the API busy or failing. 401, 403 and 422 would be polling's too.
+FALLBACK_STATUSES = frozenset({404, 405, 406, 410, 429, 501})  # and every 5xx
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*UTF-8''([^;]+)", re.IGNORECASE)
 _FILENAME = re.compile(r'filename\s*=\s*"([^"]*)"', re.IGNORECASE)
 
@@ -180,17 +184,100 @@ class Client:
         timeout: float | None = None,
         interval: float = 0.25,
         backoff: float = 0.2,
+        use_events: bool = True,
     ) -> Task:
         """Follow the task until it is ``completed`` or ``failed`` and return it (a failed task
-        is returned, not raised); ``on_update`` sees every state; ``WaitTimeout`` after
-        ``timeout`` seconds. Today the states come from ``poll``; an SSE ``events`` iterator
-        yielding the same ``Task`` values can be tried first, with ``poll`` as the fallback."""
-        task: Task | None = None
-        for task in self.poll(task_id, timeout=timeout, interval=interval, backoff=backoff):
-            if on_update:
+        is returned, not raised); as ``follow``, which also says how the state was learned."""
+        return self.follow(
+            task_id,
+            on_update=on_update,
+            timeout=timeout,
+            interval=interval,
+            backoff=backoff,
+            use_events=use_events,
+        ).task
+
+    def follow(
+        self,
+        task_id: str,
+        *,
+        on_update: Callable[[Task], None] | None = None,
+        timeout: float | None = None,
+        interval: float = 0.25,
+        backoff: float = 0.2,
+        use_events: bool = True,
+    ) -> Followed:
+        """Follow the task to its terminal state: over its event stream (``events``) unless
+        ``use_events`` is false, and by polling (``poll``, every ``interval`` s) when the stream
+        cannot be used (refused with 404, 405, 429, 5xx…, not an event stream, the connection
+        refused, dropped too often). ``on_update`` sees every state, from the stream and then
+        from polling, never the same state twice in a row. ``WaitTimeout`` after ``timeout``
+        seconds in all; 401, 403 and 422 answers are raised as they are."""
+        deadline = task_events.Deadline(task_id, timeout)
+        last: Task | None = None
+        fallback: str | None = None
+        if use_events:
+            stream = self.events(task_id, timeout=timeout)
+            try:
+                while True:
+                    try:
+                        task = next(stream, None)
+                    except (EventStreamUnusable, ApiUnreachable) as exc:
+                        fallback = str(exc)
+                        break
+                    except ApiProblem as exc:
+                        if exc.status not in FALLBACK_STATUSES and exc.status < 500:
+                            raise
+                        fallback = f"{exc.status} {exc.code}: {exc.detail}"
+                        break
+                    if task is None:
+                        fallback = "the event stream ended without the task's final state"
+                        break
+                    last = task
+                    if on_update:
+                        on_update(task)
+                    if task.terminal:
+                        return Followed(task, "events")
+            finally:
+                stream.close()
+        deadline.check()
+        remaining = deadline.remaining()
+        for task in self.poll(task_id, timeout=remaining, interval=interval, backoff=backoff):
+            if on_update and (last is None or task.raw != last.raw):
                 on_update(task)
-        assert task is not None and task.terminal
-        return task
+            last = task
+        assert last is not None and last.terminal
+        return Followed(last, "polling", fallback)
+
+    def events(
+        self,
+        task_id: str,
+        last_event_id: str | None = None,
+        *,
+        timeout: float | None = None,
+        reconnects: int = task_events.RECONNECTS,
+        idle_timeout: float = task_events.IDLE_SECONDS,
+    ) -> Generator[Task, None, None]:
+        """The task's states as its event stream (``GET /api/v1/tasks/{id}/events``) sends
+        them, from the current one (or the first after ``last_event_id``) to the terminal one.
+
+        A stream that drops before the terminal state is opened again with ``Last-Event-ID``
+        after the server's ``retry:`` pause (at most 30 s), up to ``reconnects`` times in a row
+        without a new state; ``idle_timeout`` seconds without a byte (heartbeats included)
+        count as a drop. Nothing is yielded when the API answers 204 (the task is finished and
+        ``last_event_id`` is its final event). Raises ``EventStreamUnusable`` (not an event
+        stream, an unreadable event, too many drops), ``ApiUnreachable`` when the first
+        connection fails, the ``ApiProblem`` of an error answer, and ``WaitTimeout`` once
+        ``timeout`` seconds have passed (noticed at the latest with the next heartbeat)."""
+        deadline = task_events.Deadline(task_id, timeout)
+        return task_events.follow_events(
+            self._http,
+            task_id,
+            last_event_id,
+            deadline,
+            reconnects=reconnects,
+            idle_timeout=idle_timeout,
+        )
 
     def poll(
         self,

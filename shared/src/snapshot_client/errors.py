@@ -139,5 +139,10 @@ class RenderFailed(SnapshotsError):
         self.message = message
 
 
+class EventStreamUnusable(SnapshotsError):
+    """The task's event stream cannot be followed (not an event stream, unreadable events, or
+    dropped more often than allowed); polling the task still can."""
+
+
 class WaitTimeout(SnapshotsError):
     """The task was still not finished when the caller's wait ran out."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 TaskStatus = Literal["queued", "rendering", "completed", "failed"]
+FollowedVia = Literal["events", "polling"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed"})
 
 
@@ -145,6 +146,17 @@ class Task:
             _time(data.get("completed_at")),
             data,
         )
+
+
+@dataclass(frozen=True)
+class Followed:
+    """How ``Client.follow`` learned a task's terminal state: ``via`` the event stream or by
+    polling, and ``fallback``, why the event stream was left for polling (``None`` when it was
+    not left, or not tried)."""
+
+    task: Task
+    via: FollowedVia
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
