@@ -3,8 +3,9 @@
 WeasyPrint names a font subset by the font, not by the glyphs it keeps, so two pieces embed
 different subsets of DejaVu Sans under the same ``XXXXXX+DejaVu-Sans`` name; viewers and
 extractors that key fonts by name could draw one piece with the other's glyphs. Each embedded
-font program gets a tag derived from its bytes instead, and identical programs (a piece cached
-twice, the same glyphs in two pieces) are kept once.
+font program gets a tag derived from its bytes instead, and identical programs are kept once.
+Before that, the TrueType subsets of one font are merged into one program (``truetype``): a
+document of 40 pieces embedded 58 programs (199 KB) where a whole render embeds 3 (9 KB).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
+
+from snapshot_renderer.assembly.truetype import merge_subsets
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
 
@@ -50,6 +53,32 @@ def _retagged(name: str, tag: str) -> str:
     return f"{tag}+{base}"
 
 
+def _base_name(descriptor: Dictionary) -> str:
+    return _retagged(str(descriptor.FontName)[1:], "")[1:]
+
+
+def _merge_truetype(pdf: pikepdf.Pdf, descriptors: list[Dictionary]) -> None:
+    """Point every descriptor of one TrueType font at one program holding all their glyphs."""
+    groups: dict[str, list[Dictionary]] = {}
+    for descriptor in descriptors:
+        if Name.FontFile2 in descriptor:
+            groups.setdefault(_base_name(descriptor), []).append(descriptor)
+    for members in groups.values():
+        distinct: dict[bytes, pikepdf.Object] = {}
+        for descriptor in members:
+            program = descriptor.FontFile2
+            distinct.setdefault(hashlib.sha256(program.read_raw_bytes()).digest(), program)
+        if len(distinct) < 2:
+            continue
+        merged = merge_subsets([distinct[k].read_bytes() for k in sorted(distinct)])
+        if merged is None:
+            continue
+        stream = pikepdf.Stream(pdf, merged)
+        stream.Length1 = len(merged)
+        for descriptor in members:
+            descriptor.FontFile2 = stream
+
+
 def unify(pdf: pikepdf.Pdf) -> int:
     """Retag every embedded subset by its bytes and share identical programs; returns how many
     font programs remain."""
@@ -60,6 +89,10 @@ def unify(pdf: pikepdf.Pdf) -> int:
         for page in pdf.pages
         for font in _font_dicts(page.obj.get(Name.Resources, Dictionary()), seen)
     ]
+    descriptors = {
+        d.objgen: d for f in fonts if isinstance(d := f.get(Name.FontDescriptor), Dictionary)
+    }
+    _merge_truetype(pdf, list(descriptors.values()))
     tags: dict[tuple[int, int], str] = {}
     for font in fonts:
         descriptor = font.get(Name.FontDescriptor)
