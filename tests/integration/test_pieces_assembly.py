@@ -23,6 +23,7 @@ from pypdf import PdfReader
 from snapshot_renderer.assembly.document import Assembled, assemble
 from snapshot_renderer.assembly.merge import page_count
 from snapshot_renderer.pieces.chain import ChainedPiece, render_chain
+from snapshot_renderer.pieces.chunks import ChunkPolicy, cut
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.render import worker
 from snapshot_renderer.render.pieces import RenderedPiece, render_stamp
@@ -30,6 +31,14 @@ from snapshot_renderer.render.view import build_context
 from snapshot_shared.hashing import content_hash
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 from snapshot_shared.pdf_identity import read_content_hash
+from support.hostile import (
+    ConnectionCounter,
+    body_text,
+    hostile_bodies,
+    missing_glyphs,
+    shows,
+    visible_form,
+)
 from weasyprint import CSS, HTML
 
 START = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
@@ -300,3 +309,54 @@ def test_appending_ten_messages_renders_the_cover_and_the_tail_only(
     assert [p.chunk for p in fresh[1:]] and all(p.chunk >= tail for p in fresh[1:])
     assert len(fresh) <= 3
     assert marks(" ".join(page_texts(grown.result.pdf))) == list(range(610))
+
+
+def test_hostile_content_in_pieces_shows_literally_and_fetches_nothing() -> None:
+    with ConnectionCounter() as counter:
+        bodies = hostile_bodies(counter.port)
+        raw = room(len(bodies))
+        for m, body in zip(raw["messages"], bodies.values(), strict=True):
+            m["body"] = body
+        raw["room"]["name"] = f'<img src="http://127.0.0.1:{counter.port}/room">Room'
+        fetcher = worker._get_state().fetcher
+        refused = fetcher.refused
+        payload, options = SnapshotPayload.model_validate(raw), RenderOptions()
+        plan = split(payload, options, ChunkPolicy(max_messages=4))  # several chained pieces
+        rendered = [c.rendered for c in render_chain(plan, FINGERPRINT)]
+        stamp = render_stamp(payload, options, page_count(rendered))
+        out = assemble(rendered, stamp, content_hash(raw, {}, "snapshot"))
+    assert counter.connections == 0 and fetcher.refused == refused
+    assert len(plan.sections[0]) >= 5
+    text = visible_form(body_text(out.pdf))  # inside the margins: bodies run on across pages
+    missing = [name for name, body in bodies.items() if not shows(text, name, body)]
+    assert missing == []
+    header = visible_form(page_texts(out.pdf)[1])  # the stamped running header, literally
+    assert visible_form(raw["room"]["name"]) in header
+    assert missing_glyphs(out.pdf) == {}
+
+
+def test_a_scoped_snapshot_renders_its_edges_and_shares_the_sections_after() -> None:
+    policy = ChunkPolicy(section_messages=200)  # sections: chunks 0-3, 4-7, 8-11
+    full = room(600)
+    cache: dict[str, RenderedPiece] = {}
+    render_chain(split(SnapshotPayload.model_validate(full), RenderOptions(), policy), "s", cache)
+    last = full["messages"][469]["created_at"]
+    scoped = dict(full, messages=full["messages"][130:470], as_of=last)
+    payload, options = SnapshotPayload.model_validate(scoped), RenderOptions()
+    chunks = cut(SnapshotPayload.model_validate(full).messages, policy)
+    plan = split(payload, options, policy, first_ordinal=130, room_chunks=chunks)
+    chain = render_chain(plan, "s", cache)
+    rendered = [c.rendered for c in chain]
+    out = assemble(
+        rendered,
+        render_stamp(payload, options, page_count(rendered)),
+        content_hash(scoped, {}, "snapshot"),
+    )
+    assert marks(" ".join(page_texts(out.pdf))) == list(range(130, 470))
+    assert [c.piece.chunk for c in chain if c.piece.edge] == [2, 9]  # cut at 130 and at 470
+    # Rendered anew: the cover, both edges, and chunk 3, which chains after the edge and so
+    # starts elsewhere than after the whole chunk 2. From the cache: section 1 (fresh page in
+    # both) and chunk 8, which opens section 2.
+    fresh = [c.piece.chunk for c in chain if c.fresh]
+    assert fresh == [None, 2, 3, 9]
+    assert [c.piece.chunk for c in chain if not c.fresh] == [4, 5, 6, 7, 8]

@@ -1,16 +1,20 @@
 """Chunks and piece keys (issue 11): boundaries that appending never moves, a weight budget that
-closes heavy chunks early, and interior pieces shared between scoped and unscoped snapshots."""
+closes heavy chunks early, and the pieces a scoped snapshot shares with the unscoped one."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
 import pytest
+from snapshot_renderer.pieces.chain import render_chain
 from snapshot_renderer.pieces.chunks import ChunkPolicy, cut
-from snapshot_renderer.pieces.keys import Seam, piece_key
+from snapshot_renderer.pieces.keys import Seam, content, piece_key
 from snapshot_renderer.pieces.plan import Piece, PiecePlan, split
+from snapshot_renderer.render.pieces import RenderedPiece
+from snapshot_shared.hashing import canonical_json
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 
 START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
@@ -84,21 +88,40 @@ def test_a_weight_heavy_chunk_closes_early() -> None:
     assert [(c.start, c.end) for c in light] == [(0, 10), (10, 20), (20, 30)]
 
 
-def test_scoped_and_unscoped_snapshots_share_interior_chunks() -> None:
+def fake_render(
+    payload: SnapshotPayload, options: RenderOptions, piece: Piece, seam: Seam
+) -> RenderedPiece:
+    """A stand-in layout: where a piece ends depends on its content and where it starts, as
+    in WeasyPrint, deterministically."""
+    digest = hashlib.sha256(canonical_json([content(piece, payload, options), seam.as_json()]))
+    end_y = 100.0 + int.from_bytes(digest.digest()[:4], "big") % 800
+    return RenderedPiece(b"", 1, seam.start_y is not None, end_y, 1122.5, ())
+
+
+def chain_keys(plan: PiecePlan) -> dict[tuple[int | None, int, int], str]:
+    """Piece keys by (chunk, first message, count), the seams found by rendering in order."""
+    return {
+        (c.piece.chunk, int(c.piece.messages[0].id) - 1, len(c.piece.messages)): c.key
+        for c in render_chain(plan, FP, render=fake_render)
+        if c.piece.kind == "chunk"
+    }
+
+
+def test_scoped_and_unscoped_snapshots_share_the_sections_after_the_first_edge() -> None:
     room = [message(i) for i in range(120)]
     options = RenderOptions(timezone="Europe/Berlin")
-    unscoped = split(payload(room), options, POLICY)
+    unscoped = chain_keys(split(payload(room), options, POLICY))
     room_chunks = cut(payload(room).messages, POLICY)
-    scoped = split(payload(room[25:87]), options, POLICY, first_ordinal=25, room_chunks=room_chunks)
-    whole, part = keys(unscoped), keys(scoped)
-    edges = {k for k in part if k not in whole}
-    assert edges == {(2, 25, 5), (8, 80, 7)}  # the chunks the scope cuts: from 25, to 87
-    shared = set(part) - edges
-    # Chunks 3 (chained after an edge piece here, after chunk 2 there: same seam given the same
-    # position) and 4..7, section 1 opening at chunk 4 on a fresh page in both.
-    assert {k[0] for k in shared} == {3, 4, 5, 6, 7}
-    assert all(part[k] == whole[k] for k in shared)
-    assert [p.edge for s in scoped.sections for p in s] == [True, *[False] * 5, True]
+    plan = split(payload(room[25:97]), options, POLICY, first_ordinal=25, room_chunks=room_chunks)
+    scoped = chain_keys(plan)
+    # Sections of 40 messages: chunks 0-3, 4-7, 8-11. The scope cuts chunk 2 (from 25) and
+    # chunk 9 (to 97): edge pieces of its own. Chunk 3 chains after the edge, so it starts
+    # elsewhere than after the whole chunk 2: its own key too. Section 1 starts on a fresh page
+    # in both, so its chunks are shared, and so is chunk 8, which opens section 2.
+    assert [p.edge for s in plan.sections for p in s] == [True, *[False] * 6, True]
+    shared = {k[0] for k in scoped if scoped[k] == unscoped.get(k)}
+    assert shared == {4, 5, 6, 7, 8}
+    assert {k for k in scoped if k not in unscoped} == {(2, 25, 5), (9, 90, 7)}
 
 
 def test_a_section_opens_on_a_fresh_page_with_a_heading() -> None:

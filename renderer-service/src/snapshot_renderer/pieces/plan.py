@@ -1,9 +1,10 @@
 """A snapshot's pieces: its cover, then the parts of the room's chunks that its scope covers.
 
-A piece of a chunk wholly in scope is an *interior* piece and is the same for every snapshot
-that covers that chunk (unscoped or scoped); a chunk cut by the scope's ``from``/``to`` gives an
-*edge* piece of its own. The first piece of each section starts on a fresh page under the
-section's heading; the others chain onto the piece before them (``keys.Seam``).
+A chunk cut by the scope's ``from``/``to`` gives an *edge* piece of its own; a chunk wholly in
+scope has the same content in every snapshot that covers it (unscoped or scoped). The first
+piece of each section starts on a fresh page under the section's heading; the others chain onto
+the piece before them (``keys.Seam``), so a piece is shared where its seam is too: in a scoped
+snapshot, not after the first edge within its section, but throughout the sections after.
 """
 
 from __future__ import annotations
