@@ -360,3 +360,47 @@ def test_a_scoped_snapshot_renders_its_edges_and_shares_the_sections_after() -> 
     fresh = [c.piece.chunk for c in chain if c.fresh]
     assert fresh == [None, 2, 3, 9]
     assert [c.piece.chunk for c in chain if not c.fresh] == [4, 5, 6, 7, 8]
+
+
+def test_stamped_footers_match_weasyprints_own_page_counters(tmp_path: Path) -> None:
+    """Page numbers of one to three digits, stamped from samples with their glyphs swapped,
+    look exactly as WeasyPrint's margin boxes draw them with counter(page) and counter(pages)."""
+    total = 120
+    payload, options = SnapshotPayload.model_validate(room(3)), RenderOptions()
+    context = build_context(payload, options)
+    state = worker._get_state()
+    breaks = '<div style="break-before: page"></div>' * (total - 1)
+    reference = (
+        HTML(
+            string=f'<p class="room-name">{context["room_name"]}</p>'
+            f'<p class="as-of">{context["as_of"]}</p>{breaks}',
+            base_url=state.base_url,
+            url_fetcher=state.fetcher,
+        )
+        .render(
+            font_config=state.font_config,
+            stylesheets=[
+                *state.stylesheets["A4"],
+                CSS(string=".room-name, .as-of { visibility: hidden; }"),
+            ],
+        )
+        .write_pdf()
+    )
+    blank = pikepdf.new()
+    opened = pikepdf.open(io.BytesIO(reference))
+    size = opened.pages[0].mediabox
+    for _ in range(total):
+        blank.add_blank_page(page_size=(float(size[2]), float(size[3])))
+    buffer = io.BytesIO()
+    blank.save(buffer)
+    piece = RenderedPiece(buffer.getvalue(), total, False, None, 1122.5, ())
+    stamp = render_stamp(payload, options, total)
+    assert len(PdfReader(io.BytesIO(stamp)).pages) == 5  # page 1, samples 2, 10, 100, digits
+    out = assemble([piece], stamp, content_hash(room(3), {}, "snapshot"))
+    texts = page_texts(out.pdf)
+    assert [t.split("Page ")[1] for t in texts] == [f"{n} of {total}" for n in range(1, 121)]
+    ours, theirs = raster(out.pdf, tmp_path / "ours"), raster(reference, tmp_path / "ref")
+    assert len(ours) == len(theirs) == total
+    assert [
+        n for n, (a, b) in enumerate(zip(ours, theirs, strict=True), 1) if not looks_alike(a, b)
+    ] == []

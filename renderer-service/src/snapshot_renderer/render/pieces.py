@@ -136,12 +136,19 @@ def render_piece(
     )
 
 
+def stamp_samples(pages: int) -> list[int]:
+    """The page numbers the stamp document shows after page 1: one of each count of digits a
+    document of ``pages`` pages needs (2, 10, 100, ...)."""
+    return [2, *(10**n for n in range(1, len(str(max(pages, 1)))))]
+
+
 def render_stamp(payload: SnapshotPayload, options: RenderOptions, pages: int) -> bytes:
-    """A document of ``pages`` empty pages with the running header and "Page X of Y" footers
-    of snapshot.css, to overlay onto the assembled document page by page."""
+    """The stamp document of a ``pages``-page document: page 1's header and footer, one sample
+    page for each count of digits (``stamp_samples``), and a page of the ten digits
+    (``assembly.stamp`` makes every page's stamp of these)."""
     state = _get_state()
     context = build_context(payload.model_copy(update={"messages": []}), options)
-    context.update(piece_kind="stamp", pages=max(pages, 1))
+    context.update(piece_kind="stamp", pages=max(pages, 1), samples=stamp_samples(pages))
     html_text = state.env.get_template(TEMPLATE).render(context)
     sheets = [*state.stylesheets[options.page_size], _sheet(state, STAMP_SHEET)]
     return bytes(_render(html_text, state, sheets).write_pdf())
