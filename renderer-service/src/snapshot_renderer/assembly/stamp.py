@@ -49,11 +49,37 @@ def _glyphs(array: Any) -> list[bytes]:
     ]
 
 
+def _widths(font: Any) -> dict[int, float]:
+    """Glyph widths of a Type0 font's descendant (its /W array: ``c [w ...]`` or ``c1 c2 w``)."""
+    descendant = font.DescendantFonts[0]
+    items, widths = list(descendant.get(Name.W, Array())), {}
+    i = 0
+    while i < len(items):
+        first = int(items[i])
+        if isinstance(items[i + 1], Array):
+            for n, width in enumerate(items[i + 1]):
+                widths[first + n] = float(width)
+            i += 2
+        else:
+            for gid in range(first, int(items[i + 1]) + 1):
+                widths[gid] = float(items[i + 2])
+            i += 3
+    return widths
+
+
 def _digits(page: pikepdf.Page) -> list[bytes]:
-    """The glyph ids of 0-9, from the page that shows them (Identity-H: two bytes a glyph)."""
+    """The glyph ids of 0-9, from the page that shows them (Identity-H: two bytes a glyph),
+    after checking that they share one width, which swapping them relies on."""
+    font: Any = None
     for instruction in pikepdf.parse_content_stream(page):
         operator, operands = instruction.operator, instruction.operands
-        if operator == _TJ and len(glyphs := _glyphs(operands[0])) == 10:
+        if operator == Operator("Tf"):
+            font = page.obj.Resources.Font[Name(str(operands[0]))]
+        if operator == _TJ and font is not None and len(glyphs := _glyphs(operands[0])) == 10:
+            widths = _widths(font)
+            default = float(font.DescendantFonts[0].get(Name.DW, 1000))
+            if len({widths.get(int.from_bytes(g, "big"), default) for g in glyphs}) != 1:
+                raise RenderFailed("the footer font's digits differ in width: cannot stamp")
             return glyphs
     raise RenderFailed("the stamp document has no page of digits")
 
