@@ -404,3 +404,15 @@ def test_stamped_footers_match_weasyprints_own_page_counters(tmp_path: Path) -> 
     assert [
         n for n, (a, b) in enumerate(zip(ours, theirs, strict=True), 1) if not looks_alike(a, b)
     ] == []
+
+
+def test_a_room_without_messages_is_its_cover_and_says_so() -> None:
+    raw = dict(room(1), messages=[], as_of=None)
+    payload, options = SnapshotPayload.model_validate(raw), RenderOptions()
+    plan = split(payload, options)
+    rendered = [c.rendered for c in render_chain(plan, FINGERPRINT)]
+    out = assemble(rendered, render_stamp(payload, options, 1), content_hash(raw, {}, "snapshot"))
+    (text,) = page_texts(out.pdf)
+    whole, _pages = worker.render_pdf(raw, {}, "snapshot")
+    assert text == " ".join(page_texts(whole))
+    assert "No messages in this snapshot." in text and "Page 1 of 1" in text
