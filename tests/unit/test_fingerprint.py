@@ -79,3 +79,5 @@ def test_the_code_that_shapes_the_html_is_fingerprinted() -> None:
     names = {path.name for path in code_files()}
 
     assert {"view.py", "worker.py", "templates.py"} <= names
+    # the pieces of a big room (issue 11): cut, rendered, assembled
+    assert {"pieces.py", "chunks.py", "plan.py", "keys.py", "merge.py", "stamp.py"} <= names

@@ -34,6 +34,18 @@ def test_a_cross_reference_stream_dictionary_is_read(tmp_path: Path) -> None:
     assert read(tmp_path, data) == HASH
 
 
+def test_qpdf_hex_string_form_is_read(tmp_path: Path) -> None:
+    # qpdf (assembly of pieces, issue 11) writes every /ID element as a hex string
+    hexed = HASH.encode().hex().encode()
+    body = b"%PDF-1.5\n" + b"x" * 3000 + b"\n"
+    xref = b"9 0 obj\n<< /ID [<" + hexed + b"><0f1e>] /Length 3 /Type /XRef >>\n"
+    data = body + xref + b"stream\n\x00\x01\x02\nendstream\nendobj\n"
+    data += b"startxref\n%d\n%%%%EOF\n" % len(body)
+    assert read(tmp_path, data) == HASH
+    assert read(tmp_path, data.replace(hexed, HASH.upper().encode().hex().encode())) is None
+    assert read(tmp_path, data.replace(hexed, hexed[:80])) is None
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -9,11 +9,12 @@ holds ``/ID``; in a file with a classic ``xref`` table the ``trailer`` dictionar
 before ``startxref``. So reading it costs two small ``pread`` calls whatever the page count,
 and nothing else of the file is parsed.
 
-The reader is strict on purpose: it accepts only the form the renderer writes (a literal string
-of lowercase hex digits), and answers ``None`` for anything else, which the API treats as "not a
-PDF of this content". Renderers before issue 13 wrote the first 32 hex digits of the content
-hash there; ``is_of`` accepts those too, so PDFs stored before an upgrade are still served
-without a re-render (a 128-bit prefix of SHA-256: no one can make other content match it).
+The reader is strict on purpose: it accepts only the forms the renderer writes (a literal string
+of lowercase hex digits, or those digits as a hex string, as qpdf writes assembled PDFs), and
+answers ``None`` for anything else, which the API treats as "not a PDF of this content".
+Renderers before issue 13 wrote the first 32 hex digits of the content hash there; ``is_of``
+accepts those too, so PDFs stored before an upgrade are still served without a re-render (a
+128-bit prefix of SHA-256: no one can make other content match it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ DICT_BYTES = 4096  # the cross-reference stream's dictionary (about 200 bytes wh
 _STARTXREF = re.compile(rb"startxref\s+(\d{1,20})\s+%%EOF\s*\Z")
 _XREF_STREAM = re.compile(rb"\d+\s+\d+\s+obj\s*<<")
 _ID = re.compile(rb"/ID\s*\[\s*\(([0-9a-f]{64}|[0-9a-f]{32})\)")
+# qpdf (assembly of pieces, issue 11) writes /ID elements as hex strings: the same 64 ASCII
+# digits, each as two hex digits (0-9 are 30-39, a-f are 61-66).
+_HEX_ID = re.compile(rb"/ID\s*\[\s*<((?:3[0-9]|6[1-6]){64})>")
 LEGACY_DIGITS = 32
 
 
@@ -63,7 +67,10 @@ def read_content_hash(fd: int, size: int) -> str | None:
     if trailer is None:
         return None
     found = _ID.search(trailer)
-    return found.group(1).decode("ascii") if found else None
+    if found:
+        return found.group(1).decode("ascii")
+    hexed = _HEX_ID.search(trailer)
+    return bytes.fromhex(hexed.group(1).decode("ascii")).decode("ascii") if hexed else None
 
 
 def is_of(found: str | None, content_hash: str) -> bool:

@@ -31,8 +31,9 @@ from typing import Any
 import cffi
 from snapshot_shared.hashing import HASH_VERSION, render_key
 
+import snapshot_renderer
+from snapshot_renderer.render import pieces, view, worker
 from snapshot_renderer.render import templates as jinja_templates
-from snapshot_renderer.render import view, worker
 from snapshot_renderer.render.resources import assets_dir, templates_dir
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,16 @@ def _digest_fonts(digest: Any, fonts: Iterable[Path]) -> int:
 
 def code_files() -> list[Path]:
     """The renderer modules that shape the output: the view, the worker, the Jinja2 environment
-    (its extension rewrites the template source)."""
-    return [Path(module.__file__ or "") for module in (view, worker, jinja_templates)]
+    (its extension rewrites the template source), and the pieces of a big room: how they are
+    cut, rendered and assembled (issue 11)."""
+    modules = [Path(module.__file__ or "") for module in (view, worker, jinja_templates, pieces)]
+    package = Path(snapshot_renderer.__file__ or "").parent
+    return modules + [
+        path
+        for name in ("pieces", "assembly")
+        for path in _files(package / name)
+        if path.suffix == ".py"
+    ]
 
 
 def compute_fingerprint(
@@ -180,7 +189,7 @@ def compute_fingerprint(
     _digest_files(digest, "template", templates, _files(templates))
     _digest_files(digest, "asset", assets, _files(assets))
     code = code_files()
-    _digest_files(digest, "code", code[0].parent, code)
+    _digest_files(digest, "code", Path(snapshot_renderer.__file__ or "").parent, code)
     count = _digest_fonts(digest, system_fonts() if fonts is None else fonts)
     log.info(
         "renderer fingerprint computed",

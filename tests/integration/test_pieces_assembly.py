@@ -1,0 +1,418 @@
+"""A room rendered as chained pieces and assembled reads like the same room rendered whole
+(issue 11, first landing: library modules, not yet the job path). Real WeasyPrint, real
+pikepdf; the PDFs are read back with pdftotext and pypdf."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pytest
+from PIL import Image, ImageChops
+from pypdf import PdfReader
+from snapshot_renderer.assembly.document import Assembled, assemble
+from snapshot_renderer.assembly.merge import page_count
+from snapshot_renderer.pieces.chain import ChainedPiece, render_chain
+from snapshot_renderer.pieces.chunks import ChunkPolicy, cut
+from snapshot_renderer.pieces.plan import PiecePlan, split
+from snapshot_renderer.render import worker
+from snapshot_renderer.render.pieces import RenderedPiece, render_stamp
+from snapshot_renderer.render.view import build_context
+from snapshot_shared.hashing import content_hash
+from snapshot_shared.messages import RenderOptions, SnapshotPayload
+from snapshot_shared.pdf_identity import read_content_hash
+from support.hostile import (
+    ConnectionCounter,
+    body_text,
+    hostile_bodies,
+    missing_glyphs,
+    shows,
+    visible_form,
+)
+from weasyprint import CSS, HTML
+
+START = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+FINGERPRINT = "0" * 64
+WORDS = ("budget", "review", "ship", "launch", "design", "sprint", "retro", "customer", "latency")
+MARK = re.compile(r"\bm(\d{4})x\b")
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("pdftotext") and shutil.which("pdftoppm")), reason="needs poppler-utils"
+)
+
+
+def room(count: int) -> dict[str, Any]:
+    """``count`` messages, one every 19 minutes (several days), bodies of 10-40 words with the
+    odd line break, each starting with its marker ``m0001x``."""
+    rng = random.Random(11)
+    messages = []
+    for i in range(count):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(10, 40))]
+        if i % 6 == 0:
+            words.insert(len(words) // 2, "\n")
+        messages.append(
+            {
+                "id": str(uuid.UUID(int=i + 1)),
+                "author_id": ("ada", "bea", "cy")[i % 3],
+                "author_name": ("Ada", "Bea", "Cy")[i % 3],
+                "created_at": (START + dt.timedelta(minutes=19 * i)).isoformat(),
+                "body": f"m{i:04d}x " + " ".join(words).replace(" \n ", "\n"),
+                "kind": ("message", "message", "note", "decision")[i % 4],
+            }
+        )
+    return {
+        "room": {"id": str(uuid.UUID(int=0)), "name": "Pieces room", "created_at": START},
+        "sections": ["members", "messages"],
+        "members": [
+            {"user_id": u, "display_name": u.title(), "role": "editor", "joined_at": START}
+            for u in ("ada", "bea", "cy")
+        ],
+        "messages": messages,
+        "as_of": messages[-1]["created_at"],
+    }
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """Each page's text, whitespace-normalised (pdftotext separates pages with form feeds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "doc.pdf"
+        path.write_bytes(pdf)
+        out = subprocess.run(
+            ["pdftotext", str(path), "-"], capture_output=True, check=True
+        ).stdout.decode()
+    return [" ".join(page.split()) for page in out.split("\f")[:-1]]
+
+
+def raster(pdf: bytes, prefix: Path) -> list[Image.Image]:
+    """Each page as a 50 dpi grey bitmap (pdftoppm)."""
+    prefix.with_suffix(".pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "50", "-gray", str(prefix.with_suffix(".pdf")), str(prefix)], check=True
+    )
+    return [Image.open(p) for p in sorted(prefix.parent.glob(prefix.name + "-*.pgm"))]
+
+
+def looks_alike(a: Image.Image, b: Image.Image) -> bool:
+    """No pixel differs by more than a quarter of the grey scale: a seam placed to a fraction of
+    a pixel may shade a rule's edge differently (seen: 5 of 255), a moved line of text cannot
+    hide."""
+    return a.size == b.size and ImageChops.difference(a, b).getextrema()[1] <= 64
+
+
+def marks(text: str) -> list[int]:
+    return [int(m) for m in MARK.findall(text)]
+
+
+@dataclass
+class Assembly:
+    raw: dict[str, Any]
+    plan: PiecePlan
+    chain: list[ChainedPiece]
+    stamp: bytes
+    result: Assembled
+
+    @property
+    def rendered(self) -> list[RenderedPiece]:
+        return [c.rendered for c in self.chain]
+
+
+def build(raw: dict[str, Any], cache: dict[str, RenderedPiece] | None = None) -> Assembly:
+    payload, options = SnapshotPayload.model_validate(raw), RenderOptions()
+    plan = split(payload, options)
+    chain = render_chain(plan, FINGERPRINT, cache)
+    rendered = [c.rendered for c in chain]
+    stamp = render_stamp(payload, options, page_count(rendered))
+    result = assemble(rendered, stamp, content_hash(raw, {}, "snapshot"))
+    return Assembly(raw, plan, chain, stamp, result)
+
+
+@pytest.fixture(scope="module")
+def whole() -> tuple[bytes, int]:
+    return worker.render_pdf(room(600), {}, "snapshot")
+
+
+@pytest.fixture(scope="module")
+def cache() -> dict[str, RenderedPiece]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def pieces(cache: dict[str, RenderedPiece]) -> Assembly:
+    return build(room(600), cache)
+
+
+def test_the_room_is_cut_into_chained_pieces(pieces: Assembly) -> None:
+    assert len(pieces.plan.sections) == 1
+    chunks = pieces.plan.sections[0]
+    assert len(chunks) >= 12  # at most 50 messages a chunk
+    assert [r.chained for r in pieces.rendered] == [False, False] + [True] * (len(chunks) - 1)
+
+
+def test_as_many_pages_as_the_whole_render_give_or_take_the_cover(
+    pieces: Assembly, whole: tuple[bytes, int]
+) -> None:
+    # The cover (title, facts, members) ends its own page where the whole render goes on with
+    # the messages, so the timeline starts one page later: at most one page more (here the
+    # whole render's last page had room for the shift: 45 pages both).
+    _pdf, whole_pages = whole
+    assert whole_pages <= pieces.result.pages <= whole_pages + 1
+    assert len(PdfReader(io.BytesIO(pieces.result.pdf)).pages) == pieces.result.pages
+
+
+def test_every_message_is_there_once_and_in_order(
+    pieces: Assembly, whole: tuple[bytes, int]
+) -> None:
+    found = marks(" ".join(page_texts(pieces.result.pdf)))
+    assert found == list(range(600))
+    assert marks(" ".join(page_texts(whole[0]))) == found
+
+
+def test_pages_look_like_a_whole_render_with_the_timeline_on_a_fresh_page(
+    pieces: Assembly, tmp_path: Path
+) -> None:
+    """The seams are invisible: rendered whole, with only its timeline moved to a fresh page
+    (as the cover piece ends its page), the room has the same messages on every page and the
+    same pixels on every page but the section heading's (page 2: "Messages from …")."""
+    state = worker._get_state()
+    payload = SnapshotPayload.model_validate(pieces.raw)
+    html_text = state.env.get_template("snapshot.html.j2").render(
+        build_context(payload, RenderOptions())
+    )
+    fresh = CSS(string="section.timeline { break-before: page; }")
+    reference = (
+        HTML(string=html_text, base_url=state.base_url, url_fetcher=state.fetcher)
+        .render(font_config=state.font_config, stylesheets=[*state.stylesheets["A4"], fresh])
+        .write_pdf()
+    )
+    ours = page_texts(pieces.result.pdf)
+    assert [marks(t) for t in page_texts(reference)] == [marks(t) for t in ours]
+    pixels_ref, pixels_ours = (
+        raster(reference, tmp_path / "ref"),
+        raster(pieces.result.pdf, tmp_path / "ours"),
+    )
+    assert len(pixels_ref) == len(pixels_ours) == len(ours)
+    differing = [
+        n
+        for n, (a, b) in enumerate(zip(pixels_ref, pixels_ours, strict=True), 1)
+        if not looks_alike(a, b)
+    ]
+    assert differing == [2]
+
+
+def test_seam_pages_hold_the_end_of_one_piece_and_the_start_of_the_next(
+    pieces: Assembly,
+) -> None:
+    texts = page_texts(pieces.result.pdf)
+    section = pieces.plan.sections[0]
+    both = 0
+    for k in range(1, len(section)):
+        before, rendered = section[k - 1], pieces.rendered[k + 1]  # [0] is the cover
+        seam = page_count(pieces.rendered[: k + 2]) - rendered.pages
+        on_seam = marks(texts[seam])
+        assert int(before.messages[-1].id) - 1 in on_seam, (k, seam, on_seam)
+        # What the piece put on its first page (nothing when its first message did not fit
+        # below the seam, as a whole render would break there too) is on the seam page.
+        first_page = marks(page_texts(rendered.pdf)[0])
+        assert first_page == [m for m in on_seam if m >= int(section[k].messages[0].id) - 1]
+        both += bool(first_page)
+    assert both >= len(section) // 2
+
+
+def test_footers_and_header_run_on_after_the_merge(pieces: Assembly) -> None:
+    texts = page_texts(pieces.result.pdf)
+    total = len(texts)
+    for number, text in enumerate(texts, start=1):
+        assert f"Page {number} of {total}" in text
+        assert text.count("Page ") == 1 and "Room Snapshots" in text
+        header = "As of " in text
+        assert header == (number > 1), number
+    assert all("Pieces room" in t and "As of 10 Mar 2026, 04:41 UTC" in t for t in texts[1:])
+
+
+def test_the_outline_has_the_title_the_members_the_section_and_each_day(
+    pieces: Assembly, whole: tuple[bytes, int]
+) -> None:
+    reader = PdfReader(io.BytesIO(pieces.result.pdf))
+    texts = page_texts(pieces.result.pdf)
+    (title, (members, section, days)) = reader.outline
+    assert title.title == "Snapshot of Pieces room"
+    assert members.title == "Members"
+    assert section.title == "Messages from Monday, 2 March 2026"
+    # One entry per day (600 messages 19 minutes apart: 2 to 10 March), as in the whole render.
+    (_title, (_members, _messages, whole_days)) = PdfReader(io.BytesIO(whole[0])).outline
+    assert [d.title for d in days] == [d.title for d in whole_days]
+    assert days[0].title == "Monday, 2 March 2026" and days[-1].title == "Tuesday, 10 March 2026"
+    for day in days:
+        assert day.title in texts[reader.get_destination_page_number(day)]
+
+
+def font_programs(pdf_bytes: bytes) -> dict[str, bytes]:
+    """The embedded TrueType programs by font name; fails on one name for two programs."""
+    names: dict[str, bytes] = {}
+    pdf = pikepdf.open(io.BytesIO(pdf_bytes))
+    for obj in pdf.objects:
+        if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/FontDescriptor":
+            program = obj.get("/FontFile2")
+            if program is not None:
+                data = program.read_bytes()
+                assert names.setdefault(str(obj.FontName), data) == data, obj.FontName
+    return names
+
+
+def test_the_pdf_carries_the_content_hash_and_its_metadata(pieces: Assembly) -> None:
+    with tempfile.TemporaryFile() as f:
+        f.write(pieces.result.pdf)
+        f.flush()
+        found = read_content_hash(f.fileno(), len(pieces.result.pdf))
+    assert found == content_hash(pieces.raw, {}, "snapshot")
+    pdf = pikepdf.open(io.BytesIO(pieces.result.pdf))
+    assert pdf.docinfo["/Title"] == "Snapshot of Pieces room"
+    assert str(pdf.docinfo["/CreationDate"]).startswith("D:20260310")  # the as-of day
+
+
+def test_each_font_is_embedded_once_as_in_the_whole_render(
+    pieces: Assembly, whole: tuple[bytes, int]
+) -> None:
+    # 13 pieces each embed their own subsets of DejaVu Sans and Sans Bold under one name;
+    # assembly merges them into one program per font, holding every glyph the pieces use.
+    ours, theirs = font_programs(pieces.result.pdf), font_programs(whole[0])
+    assert len(ours) == pieces.result.font_programs == len(theirs) == 3
+    sizes = sorted(len(p) for p in ours.values()), sorted(len(p) for p in theirs.values())
+    assert all(a <= b * 1.1 for a, b in zip(*sizes, strict=True)), sizes
+
+
+def test_the_same_pieces_assemble_to_the_same_bytes(pieces: Assembly) -> None:
+    again = assemble(pieces.rendered, pieces.stamp, content_hash(pieces.raw, {}, "snapshot"))
+    assert again.pdf == pieces.result.pdf
+    rendered_again = build(pieces.raw)  # every piece rendered anew, in this process
+    assert rendered_again.result.pdf == pieces.result.pdf
+
+
+def test_appending_ten_messages_renders_the_cover_and_the_tail_only(
+    pieces: Assembly, cache: dict[str, RenderedPiece]
+) -> None:
+    raw = room(610)
+    grown = build(raw, cache)
+    fresh = [c.piece for c in grown.chain if c.fresh]
+    tail = pieces.plan.sections[0][-1].chunk
+    assert fresh[0].kind == "cover"
+    assert [p.chunk for p in fresh[1:]] and all(p.chunk >= tail for p in fresh[1:])
+    assert len(fresh) <= 3
+    assert marks(" ".join(page_texts(grown.result.pdf))) == list(range(610))
+
+
+def test_hostile_content_in_pieces_shows_literally_and_fetches_nothing() -> None:
+    with ConnectionCounter() as counter:
+        bodies = hostile_bodies(counter.port)
+        raw = room(len(bodies))
+        for m, body in zip(raw["messages"], bodies.values(), strict=True):
+            m["body"] = body
+        raw["room"]["name"] = f'<img src="http://127.0.0.1:{counter.port}/room">Room'
+        fetcher = worker._get_state().fetcher
+        refused = fetcher.refused
+        payload, options = SnapshotPayload.model_validate(raw), RenderOptions()
+        plan = split(payload, options, ChunkPolicy(max_messages=4))  # several chained pieces
+        rendered = [c.rendered for c in render_chain(plan, FINGERPRINT)]
+        stamp = render_stamp(payload, options, page_count(rendered))
+        out = assemble(rendered, stamp, content_hash(raw, {}, "snapshot"))
+    assert counter.connections == 0 and fetcher.refused == refused
+    assert len(plan.sections[0]) >= 5
+    text = visible_form(body_text(out.pdf))  # inside the margins: bodies run on across pages
+    missing = [name for name, body in bodies.items() if not shows(text, name, body)]
+    assert missing == []
+    header = visible_form(page_texts(out.pdf)[1])  # the stamped running header, literally
+    assert visible_form(raw["room"]["name"]) in header
+    assert missing_glyphs(out.pdf) == {}
+
+
+def test_a_scoped_snapshot_renders_its_edges_and_shares_the_sections_after() -> None:
+    policy = ChunkPolicy(section_messages=200)  # sections: chunks 0-3, 4-7, 8-11
+    full = room(600)
+    cache: dict[str, RenderedPiece] = {}
+    render_chain(split(SnapshotPayload.model_validate(full), RenderOptions(), policy), "s", cache)
+    last = full["messages"][469]["created_at"]
+    scoped = dict(full, messages=full["messages"][130:470], as_of=last)
+    payload, options = SnapshotPayload.model_validate(scoped), RenderOptions()
+    chunks = cut(SnapshotPayload.model_validate(full).messages, policy)
+    plan = split(payload, options, policy, first_ordinal=130, room_chunks=chunks)
+    chain = render_chain(plan, "s", cache)
+    rendered = [c.rendered for c in chain]
+    out = assemble(
+        rendered,
+        render_stamp(payload, options, page_count(rendered)),
+        content_hash(scoped, {}, "snapshot"),
+    )
+    assert marks(" ".join(page_texts(out.pdf))) == list(range(130, 470))
+    assert [c.piece.chunk for c in chain if c.piece.edge] == [2, 9]  # cut at 130 and at 470
+    # Rendered anew: the cover, both edges, and chunk 3, which chains after the edge and so
+    # starts elsewhere than after the whole chunk 2. From the cache: section 1 (fresh page in
+    # both) and chunk 8, which opens section 2.
+    fresh = [c.piece.chunk for c in chain if c.fresh]
+    assert fresh == [None, 2, 3, 9]
+    assert [c.piece.chunk for c in chain if not c.fresh] == [4, 5, 6, 7, 8]
+
+
+def test_stamped_footers_match_weasyprints_own_page_counters(tmp_path: Path) -> None:
+    """Page numbers of one to three digits, stamped from samples with their glyphs swapped,
+    look exactly as WeasyPrint's margin boxes draw them with counter(page) and counter(pages)."""
+    total = 120
+    payload, options = SnapshotPayload.model_validate(room(3)), RenderOptions()
+    context = build_context(payload, options)
+    state = worker._get_state()
+    breaks = '<div style="break-before: page"></div>' * (total - 1)
+    reference = (
+        HTML(
+            string=f'<p class="room-name">{context["room_name"]}</p>'
+            f'<p class="as-of">{context["as_of"]}</p>{breaks}',
+            base_url=state.base_url,
+            url_fetcher=state.fetcher,
+        )
+        .render(
+            font_config=state.font_config,
+            stylesheets=[
+                *state.stylesheets["A4"],
+                CSS(string=".room-name, .as-of { visibility: hidden; }"),
+            ],
+        )
+        .write_pdf()
+    )
+    blank = pikepdf.new()
+    opened = pikepdf.open(io.BytesIO(reference))
+    size = opened.pages[0].mediabox
+    for _ in range(total):
+        blank.add_blank_page(page_size=(float(size[2]), float(size[3])))
+    buffer = io.BytesIO()
+    blank.save(buffer)
+    piece = RenderedPiece(buffer.getvalue(), total, False, None, 1122.5, ())
+    stamp = render_stamp(payload, options, total)
+    assert len(PdfReader(io.BytesIO(stamp)).pages) == 5  # page 1, samples 2, 10, 100, digits
+    out = assemble([piece], stamp, content_hash(room(3), {}, "snapshot"))
+    texts = page_texts(out.pdf)
+    assert [t.split("Page ")[1] for t in texts] == [f"{n} of {total}" for n in range(1, 121)]
+    ours, theirs = raster(out.pdf, tmp_path / "ours"), raster(reference, tmp_path / "ref")
+    assert len(ours) == len(theirs) == total
+    assert [
+        n for n, (a, b) in enumerate(zip(ours, theirs, strict=True), 1) if not looks_alike(a, b)
+    ] == []
+
+
+def test_a_room_without_messages_is_its_cover_and_says_so() -> None:
+    raw = dict(room(1), messages=[], as_of=None)
+    payload, options = SnapshotPayload.model_validate(raw), RenderOptions()
+    plan = split(payload, options)
+    rendered = [c.rendered for c in render_chain(plan, FINGERPRINT)]
+    out = assemble(rendered, render_stamp(payload, options, 1), content_hash(raw, {}, "snapshot"))
+    (text,) = page_texts(out.pdf)
+    whole, _pages = worker.render_pdf(raw, {}, "snapshot")
+    assert text == " ".join(page_texts(whole))
+    assert "No messages in this snapshot." in text and "Page 1 of 1" in text
