@@ -202,6 +202,19 @@ class EventCollector:
 
         await until(reported, timeout, f"task {task_id} to report phase {phase!r}")
 
+    async def first_in_phase(
+        self, task_ids: list[uuid.UUID], phase: str, timeout: float = 60
+    ) -> uuid.UUID:
+        """Wait until one of ``task_ids`` has reported ``phase``; return that one (the first
+        in ``task_ids`` order if several have)."""
+
+        async def reported() -> uuid.UUID | None:
+            return next(
+                (t for t in task_ids if self._seen(t, lambda event: event.phase == phase)), None
+            )
+
+        return await until(reported, timeout, f"one of {len(task_ids)} tasks in phase {phase!r}")
+
     async def until_terminal(self, task_id: uuid.UUID, timeout: float = 120) -> list[Received]:
         """All events of ``task_id`` up to and including its completed/failed event."""
 
