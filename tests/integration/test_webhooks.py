@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -17,21 +17,10 @@ from snapshot_shared.messages import Artifact, EventError, StatusEvent, encode
 from standardwebhooks.webhooks import WebhookVerificationError
 from support.api import Api, running_api, settings_for
 from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
 from support.waiting import until
 from support.webhook_receiver import Receiver
 
 MAX_ATTEMPTS = 4
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture
@@ -48,24 +37,6 @@ async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncItera
     )
     async with running_api(settings) as api:
         yield api
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def new_secret(api: Api, user: str = "olivia") -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -21,19 +21,8 @@ from snapshot_api.webhooks.sender import Sender, SenderConfig
 from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
 from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
 from support.waiting import until
 from support.webhook_receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture
@@ -45,21 +34,9 @@ async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncItera
 
 
 @pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(database_url)
-    try:
-        yield c
-    finally:
-        await c.close()
+def conn(db: asyncpg.Connection) -> asyncpg.Connection:
+    """The shared ``db`` connection: ``db`` here names the deliveries' repository."""
+    return db
 
 
 def loop_for(api: Api, pool: asyncpg.Pool, batch: int = 16) -> WebhookDelivery:

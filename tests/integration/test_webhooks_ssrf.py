@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -19,19 +19,8 @@ from aio_pika.abc import AbstractChannel
 from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
 from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
 from support.waiting import until
 from support.webhook_receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 def ssrf_urls(port: int) -> list[str]:
@@ -80,24 +69,6 @@ async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncItera
     async with running_api(settings) as api:
         api.app.state.webhook_sender.resolver = resolver
         yield api
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def test_the_ssrf_list_is_refused_at_request_time(api: Api, receiver: Receiver) -> None:
