@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
 from support.broker_users import ensure_broker_users
-from support.services import AMQP_URL, create_database, delete_topology, drop_database, unique
+from support.services import AMQP_URL, create_database, drop_database, own_prefix
 from support.webhook_receiver import Receiver
 
 
@@ -25,11 +25,8 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def queue_prefix() -> Iterator[str]:
-    prefix = unique("t") + "."
-    try:
+    with own_prefix("t") as prefix:
         yield prefix
-    finally:
-        delete_topology(prefix)
 
 
 @pytest.fixture(scope="session")
