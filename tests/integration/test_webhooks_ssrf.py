@@ -7,18 +7,14 @@ since), so the send-time check is proven on its own: resolve, refuse, record, ne
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
-from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
-from support.pdf import stored_fake_pdf
+from support.security import complete_on
 from support.waiting import until
 from support.webhook_receiver import Receiver
 
@@ -100,7 +96,7 @@ async def test_nothing_reaches_a_loopback_receiver_at_send_time(
             url,
         )
         tasks[accepted["task_id"]] = url
-        await complete(channel, api, accepted)
+        await complete_on(channel, api, accepted)
 
     async def all_settled() -> list[dict[str, Any]] | None:
         r = await api.client.get(
@@ -119,26 +115,3 @@ async def test_nothing_reaches_a_loopback_receiver_at_send_time(
         assert item["attempts"] == 1, (url, item)  # refused for good, not retried
         assert item["last_error"].startswith("refused:"), (url, item["last_error"])
         assert item["history"][0]["status_code"] is None
-
-
-async def complete(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> None:
-    artifact, _ = stored_fake_pdf(  # the API completes a task only with a PDF of its content
-        api.settings.store_dir,
-        accepted["content_hash"],
-        key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-    )
-    event = StatusEvent(
-        task_id=accepted["task_id"],
-        snapshot_id=accepted["snapshot_id"],
-        event="completed",
-        progress=100,
-        phase="completed",
-        cache="miss",
-        artifact=artifact,
-        at=dt.datetime.now(dt.UTC),
-    )
-    body, _ = encode(event)
-    await channel.default_exchange.publish(
-        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-        routing_key=api.settings.topology.status_queue,
-    )
