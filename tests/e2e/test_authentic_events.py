@@ -26,18 +26,14 @@ from snapshot_shared.topology import Topology
 from support.metrics import scrape
 from support.pdf import pdf_text
 from support.services import AMQP_URL
-from support.stack import Stack
+from support.stack import Stack, running
 from support.waiting import until_sync
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    s = Stack()
-    try:
-        s.start_api()
+    with running(renderers=0) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _snapshot(stack: Stack, owner: str, room_name: str, body: str) -> dict[str, Any]:

@@ -4,10 +4,9 @@ privilege on the broker), started in the awkward order: the renderer before the 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import httpx
-from support.broker_users import API_USER, RENDERER_USER
+from support.broker_users import API_USER, RENDERER_USER, rabbitmqctl
 from support.pdf import pdf_text
 from support.stack import Stack
 from support.waiting import until_sync
@@ -15,22 +14,7 @@ from support.waiting import until_sync
 
 def connection_users() -> list[tuple[str, str]]:
     """(user, connection name) of every connection the broker has."""
-    out = subprocess.run(
-        [
-            "rabbitmqctl",
-            "-q",
-            "list_connections",
-            "user",
-            "client_properties",
-            "--formatter",
-            "json",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    ).stdout
+    out = rabbitmqctl("list_connections", "user", "client_properties", "--formatter", "json")
     rows = json.loads(out)
     return [
         (row["user"], {k: v for k, _type, v in row["client_properties"]}.get("connection_name", ""))

@@ -29,7 +29,7 @@ from support.hostile import (
     visible_form,
 )
 from support.pdf import pdf_text
-from support.stack import Stack
+from support.stack import Stack, running
 from support.waiting import until_sync
 
 REFUSED_BODIES = {"controls", "separators"}  # C0/C1 controls, U+2028/9: a 422 since issue 10
@@ -41,12 +41,8 @@ NEGATIVE_EXAMPLES = 10  # invalid cases per operation
 def stack() -> Iterator[Stack]:
     """The API; a renderer runs only while the hostile-content test needs one (fuzzed
     snapshots stay queued instead of loading the machine with renders)."""
-    s = Stack()
-    try:
-        s.start_api()
+    with running(renderers=0) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _ok(r: httpx.Response, status: int) -> dict[str, Any]:

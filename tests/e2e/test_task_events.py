@@ -13,13 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aio_pika
 import asyncpg
 import httpx
 import pytest
 from snapshot_shared.messages import Artifact
 from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
 from support.sse import Event, EventReader, TwoApis, publish, status_event
 from support.waiting import until, until_sync
 
@@ -45,15 +43,6 @@ def apis() -> Iterator[TwoApis]:
         yield s
     finally:
         s.stop()
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
 
 
 def _task(apis: TwoApis, user: str = "olivia") -> dict[str, Any]:

@@ -14,16 +14,6 @@ from support.webhook_receiver import Receiver
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
-@pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     with running(SNAPSHOT_API_WEBHOOK_ALLOW_LOOPBACK="true") as s:
         yield s

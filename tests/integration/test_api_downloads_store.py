@@ -9,7 +9,6 @@ import hashlib
 import os
 import uuid
 
-import asyncpg
 import pytest
 from snapshot_api.services import artifacts
 from snapshot_api.services.tasks import apply_event
@@ -27,15 +26,6 @@ async def api(database_url, queue_prefix, tmp_path):
     settings = settings_for(database_url, queue_prefix, tmp_path, amqp_url=NO_BROKER)
     async with running_api(settings, wait_for_broker=False) as api:
         yield api
-
-
-@pytest.fixture
-async def db(database_url):
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def completed_snapshot(api, db, key: str, store_it: bool = True) -> tuple[str, bytes]:

@@ -19,7 +19,6 @@ from snapshot_shared.hashing import canonical_json, content_hash
 from snapshot_shared.messages import Artifact, EventError, StatusEvent, decode_job, encode
 from support.api import running_api, settings_for
 from support.pdf import fake_pdf
-from support.services import AMQP_URL
 from support.waiting import next_message, until
 
 
@@ -28,15 +27,6 @@ async def api(database_url, queue_prefix, tmp_path):
     settings = settings_for(database_url, queue_prefix, tmp_path, max_snapshot_messages=20)
     async with running_api(settings) as api:
         yield api
-
-
-@pytest.fixture
-async def channel():
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
 
 
 async def test_create_persists_snapshot_task_payload_outbox_and_audit_atomically(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aio_pika
@@ -22,7 +22,7 @@ from snapshot_shared.messages import StatusEvent, encode
 from snapshot_shared.topology import Topology, TopologyConflict, declare
 from support.api import Api, running_api, settings_for
 from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL, delete_topology, unique
+from support.services import AMQP_URL, own_prefix
 from support.waiting import next_message, until
 
 FAULT_SQL = """
@@ -62,13 +62,10 @@ class Faults:
 
 
 @pytest.fixture
-def prefix() -> Any:
+def prefix() -> Iterator[str]:
     """A queue prefix of this test alone: nothing it leaves in a queue reaches another test."""
-    name = unique("edge") + "."
-    try:
+    with own_prefix("edge") as name:
         yield name
-    finally:
-        delete_topology(name)
 
 
 @pytest.fixture

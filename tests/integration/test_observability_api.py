@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -21,7 +20,6 @@ from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
 from support.pdf import stored_fake_pdf
 from support.services import (
-    AMQP_URL,
     create_database,
     delete_topology,
     drop_database,
@@ -41,15 +39,6 @@ def fresh(tmp_path) -> Any:
     finally:
         drop_database(dsn)
         delete_topology(prefix)
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import aio_pika
@@ -18,37 +18,16 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from snapshot_shared.messages import RenderJob, StatusEvent, decode_job, encode
 from support.api import Api, running_api, settings_for
 from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL, delete_topology, unique
+from support.services import own_prefix, unique
 from support.waiting import next_message, until
 
 PER_USER = 2
 
 
 @pytest.fixture
-def prefix() -> Any:
-    name = unique("fairbox") + "."
-    try:
+def prefix() -> Iterator[str]:
+    with own_prefix("fairbox") as name:
         yield name
-    finally:
-        delete_topology(name)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
 
 
 async def request(api: Api, user: str, text: str) -> str:

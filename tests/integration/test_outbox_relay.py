@@ -5,45 +5,23 @@ twice; it is parked after its attempts, and its task fails with ``publish_failed
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
 from support.api import Api, running_api, settings_for
-from support.services import AMQP_URL, delete_topology, unique
+from support.services import own_prefix
 from support.waiting import until
 
 ATTEMPTS = 3
 
 
 @pytest.fixture
-def prefix() -> Any:
-    name = unique("outbox") + "."
-    try:
+def prefix() -> Iterator[str]:
+    with own_prefix("outbox") as name:
         yield name
-    finally:
-        delete_topology(name)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
 
 
 async def snapshot(api: Api, text: str) -> dict[str, Any]:

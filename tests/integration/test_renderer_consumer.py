@@ -39,26 +39,10 @@ from support.waiting import until
 
 
 @pytest.fixture
-def topology() -> Topology:
-    return Topology(prefix=f"t{uuid.uuid4().hex[:8]}.")
-
-
-@pytest.fixture
 async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
     """A confirmed channel with this test's topology declared, all deleted afterwards."""
     async with declared_channel(topology) as chan:
         yield chan
-
-
-@pytest.fixture
-async def exchange(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
-    return await channel.get_exchange(topology.exchange)
-
-
-@pytest.fixture
-async def events(channel: AbstractChannel, topology: Topology) -> EventCollector:
-    status = await channel.get_queue(topology.status_queue)
-    return EventCollector(await QueueReader(status).start())
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from prometheus_client import REGISTRY
 from renderer_fixtures import (
     AMQP_URL,
     EventCollector,
-    QueueReader,
     Received,
     declared_channel,
     make_job,
@@ -37,24 +36,9 @@ from support.waiting import next_message, until
 
 
 @pytest.fixture
-def topology() -> Topology:
-    return Topology(prefix=f"t{uuid.uuid4().hex[:8]}.")
-
-
-@pytest.fixture
 async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
     async with declared_channel(topology) as chan:
         yield chan
-
-
-@pytest.fixture
-async def exchange(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
-    return await channel.get_exchange(topology.exchange)
-
-
-@pytest.fixture
-async def events(channel: AbstractChannel, topology: Topology) -> EventCollector:
-    return EventCollector(await QueueReader(await channel.get_queue(topology.status_queue)).start())
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ in tests/e2e/test_broker_users_live.py.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ from support.broker_users import (
     RENDERER_USER,
     broker_user_tags,
     ensure_broker_users,
+    rabbitmqctl,
 )
 from support.services import AMQP_URL, remove_topology, unique
 from support.waiting import until
@@ -121,17 +121,6 @@ async def test_neither_service_user_is_an_administrator(broker_users):
     assert tags[API_USER] == tags[RENDERER_USER] == []  # nor management, nor monitoring
     for user in json.loads(DEFINITIONS.read_text())["users"]:
         assert user["tags"] == [], user["name"]
-
-
-def rabbitmqctl(*args: str) -> str:
-    return subprocess.run(
-        ["rabbitmqctl", "-q", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    ).stdout
 
 
 def permissions_of(user: str) -> dict[str, tuple[str, str, str]]:

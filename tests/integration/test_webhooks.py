@@ -4,34 +4,21 @@ to a receiver on 127.0.0.1 that verifies it with the reference ``standardwebhook
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
-from snapshot_shared.messages import Artifact, EventError, StatusEvent, encode
+from snapshot_shared.messages import EventError
 from standardwebhooks.webhooks import WebhookVerificationError
 from support.api import Api, running_api, settings_for
-from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
+from support.security import complete_on
+from support.sse import publish, status_event
 from support.waiting import until
 from support.webhook_receiver import Receiver
 
 MAX_ATTEMPTS = 4
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture
@@ -48,24 +35,6 @@ async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncItera
     )
     async with running_api(settings) as api:
         yield api
-
-
-@pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def new_secret(api: Api, user: str = "olivia") -> str:
@@ -85,42 +54,11 @@ async def snapshot_with_callback(api: Api, url: str, text: str = "hello") -> dic
     return dict(r.json())
 
 
-async def send(channel: AbstractChannel, api: Api, accepted: dict[str, Any], **event: Any) -> None:
-    status = StatusEvent(
-        task_id=accepted["task_id"],
-        snapshot_id=accepted["snapshot_id"],
-        at=dt.datetime.now(dt.UTC),
-        **event,
-    )
-    body, _ = encode(status)
-    await channel.default_exchange.publish(
-        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-        routing_key=api.settings.topology.status_queue,
-    )
-
-
-async def complete(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> Artifact:
-    artifact, _ = stored_fake_pdf(  # the API completes a task only with a PDF of its content
-        api.settings.store_dir,
-        accepted["content_hash"],
-        key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-    )
-    await send(
-        channel,
-        api,
-        accepted,
-        event="completed",
-        progress=100,
-        phase="completed",
-        cache="miss",
-        artifact=artifact,
-    )
-    return artifact
-
-
 async def fail(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> None:
     error = EventError(code="render_timeout", message="The render took too long")
-    await send(channel, api, accepted, event="failed", progress=0, phase="failed", error=error)
+    await publish(
+        channel, api.settings.topology.status_queue, status_event(accepted, "failed", error=error)
+    )
 
 
 async def deliveries(api: Api, user: str = "olivia", **params: Any) -> dict[str, Any]:
@@ -145,7 +83,7 @@ async def test_completion_and_failure_are_delivered_signed_and_listed(
     secret = await new_secret(api)
     done = await snapshot_with_callback(api, receiver.url + "?room=1")
     broken = await snapshot_with_callback(api, receiver.url)
-    artifact = await complete(channel, api, done)
+    artifact = await complete_on(channel, api, done)
     await fail(channel, api, broken)
 
     delivered = await delivery_of(api, done, "delivered")
@@ -195,12 +133,12 @@ async def test_a_duplicate_status_event_sends_nothing_twice(
 ) -> None:
     await new_secret(api)
     accepted = await snapshot_with_callback(api, receiver.url)
-    await complete(channel, api, accepted)
+    await complete_on(channel, api, accepted)
     delivered = await delivery_of(api, accepted, "delivered")
-    await complete(channel, api, accepted)  # a redelivered completed event
+    await complete_on(channel, api, accepted)  # a redelivered completed event
     await fail(channel, api, accepted)  # a stale failure
     other = await snapshot_with_callback(api, receiver.url)  # sent after the two above
-    await complete(channel, api, other)
+    await complete_on(channel, api, other)
     await delivery_of(api, other, "delivered")
     assert len(receiver.of(delivered["id"])) == 1
     listed = (await deliveries(api, snapshot_id=accepted["snapshot_id"]))["items"]
@@ -213,7 +151,7 @@ async def test_500s_are_retried_with_the_same_webhook_id_until_delivered(
     secret = await new_secret(api)
     accepted = await snapshot_with_callback(api, receiver.url)
     receiver.plan.extend([500, 503])
-    await complete(channel, api, accepted)
+    await complete_on(channel, api, accepted)
     delivered = await delivery_of(api, accepted, "delivered")
     got = receiver.of(delivered["id"])
     assert [r.answered for r in got] == [500, 503, 204]
@@ -235,7 +173,7 @@ async def test_a_receiver_that_always_fails_is_given_up_after_max_attempts(
     await new_secret(api)
     accepted = await snapshot_with_callback(api, receiver.url)
     receiver.plan.extend([500] * MAX_ATTEMPTS)
-    await complete(channel, api, accepted)
+    await complete_on(channel, api, accepted)
     failed = await delivery_of(api, accepted, "failed")
     assert failed["attempts"] == MAX_ATTEMPTS and failed["last_error"] == "HTTP 500"
     assert failed["next_attempt_at"] is None
@@ -249,7 +187,7 @@ async def test_a_receiver_outage_is_retried_until_it_is_back(
     accepted = await snapshot_with_callback(api, receiver.url)
     receiver.stop()
     try:
-        await complete(channel, api, accepted)
+        await complete_on(channel, api, accepted)
 
         async def refused_twice() -> bool:
             items = (await deliveries(api, snapshot_id=accepted["snapshot_id"]))["items"]
@@ -271,14 +209,14 @@ async def test_a_rotated_secret_signs_later_deliveries(
 ) -> None:
     old = await new_secret(api)
     first = await snapshot_with_callback(api, receiver.url)
-    await complete(channel, api, first)
+    await complete_on(channel, api, first)
     (got,) = receiver.of((await delivery_of(api, first, "delivered"))["id"])
     assert got.verify(old)
 
     new = await new_secret(api)
     assert new != old
     second = await snapshot_with_callback(api, receiver.url)
-    await complete(channel, api, second)
+    await complete_on(channel, api, second)
     (got,) = receiver.of((await delivery_of(api, second, "delivered"))["id"])
     assert got.verify(new)["data"]["task_id"] == second["task_id"]
     with pytest.raises(WebhookVerificationError):
@@ -343,7 +281,7 @@ async def test_a_host_name_connects_to_the_address_checked_once_keeping_its_host
     api.app.state.webhook_sender.resolver = resolver
     secret = await new_secret(api)
     accepted = await snapshot_with_callback(api, f"http://Hooks.Example.:{receiver.port}/in")
-    await complete(channel, api, accepted)
+    await complete_on(channel, api, accepted)
     delivered = await delivery_of(api, accepted, "delivered")
     (got,) = receiver.of(delivered["id"])
     assert got.headers["host"] == f"hooks.example:{receiver.port}"
@@ -357,7 +295,7 @@ async def test_a_redirect_is_not_followed(
     await new_secret(api)
     accepted = await snapshot_with_callback(api, receiver.url)
     receiver.plan.extend([302] * MAX_ATTEMPTS)
-    await complete(channel, api, accepted)
+    await complete_on(channel, api, accepted)
     failed = await delivery_of(api, accepted, "failed")
     assert failed["last_status_code"] == 302
     assert "redirects are not followed" in failed["last_error"]

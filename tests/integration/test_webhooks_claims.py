@@ -6,34 +6,19 @@ the claims itself."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
 from snapshot_api.db import webhooks as db
 from snapshot_api.webhooks.delivery import RetryPolicy, WebhookDelivery
 from snapshot_api.webhooks.sender import Sender, SenderConfig
-from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
-from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
+from support.security import complete_on
 from support.waiting import until
 from support.webhook_receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture
@@ -45,21 +30,9 @@ async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncItera
 
 
 @pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(database_url)
-    try:
-        yield c
-    finally:
-        await c.close()
+def conn(db: asyncpg.Connection) -> asyncpg.Connection:
+    """The shared ``db`` connection: ``db`` here names the deliveries' repository."""
+    return db
 
 
 def loop_for(api: Api, pool: asyncpg.Pool, batch: int = 16) -> WebhookDelivery:
@@ -81,25 +54,7 @@ async def pending_deliveries(
         assert r.status_code == 202, r.text
         accepted = r.json()
         tasks.append(accepted["task_id"])
-        event = StatusEvent(
-            task_id=accepted["task_id"],
-            snapshot_id=accepted["snapshot_id"],
-            event="completed",
-            progress=100,
-            phase="completed",
-            cache="miss",
-            artifact=stored_fake_pdf(  # the API completes a task only with a PDF of its content
-                api.settings.store_dir,
-                accepted["content_hash"],
-                key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-            )[0],
-            at=dt.datetime.now(dt.UTC),
-        )
-        body, _ = encode(event)
-        await channel.default_exchange.publish(
-            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=api.settings.topology.status_queue,
-        )
+        await complete_on(channel, api, accepted)
 
     async def written() -> list[str] | None:
         rows = await conn.fetch(

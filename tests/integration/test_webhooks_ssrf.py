@@ -7,31 +7,16 @@ since), so the send-time check is proven on its own: resolve, refuse, record, ne
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
-from snapshot_shared.messages import StatusEvent, encode
 from support.api import Api, running_api, settings_for
-from support.pdf import stored_fake_pdf
-from support.services import AMQP_URL
+from support.security import complete_on
 from support.waiting import until
 from support.webhook_receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 def ssrf_urls(port: int) -> list[str]:
@@ -82,24 +67,6 @@ async def api(database_url: str, queue_prefix: str, tmp_path: Any) -> AsyncItera
         yield api
 
 
-@pytest.fixture
-async def channel() -> AsyncIterator[AbstractChannel]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield await conn.channel()
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 async def test_the_ssrf_list_is_refused_at_request_time(api: Api, receiver: Receiver) -> None:
     await api.client.post("/api/v1/webhooks/secret", headers=api.auth("olivia"))
     room = await api.room()
@@ -129,7 +96,7 @@ async def test_nothing_reaches_a_loopback_receiver_at_send_time(
             url,
         )
         tasks[accepted["task_id"]] = url
-        await complete(channel, api, accepted)
+        await complete_on(channel, api, accepted)
 
     async def all_settled() -> list[dict[str, Any]] | None:
         r = await api.client.get(
@@ -148,26 +115,3 @@ async def test_nothing_reaches_a_loopback_receiver_at_send_time(
         assert item["attempts"] == 1, (url, item)  # refused for good, not retried
         assert item["last_error"].startswith("refused:"), (url, item["last_error"])
         assert item["history"][0]["status_code"] is None
-
-
-async def complete(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> None:
-    artifact, _ = stored_fake_pdf(  # the API completes a task only with a PDF of its content
-        api.settings.store_dir,
-        accepted["content_hash"],
-        key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
-    )
-    event = StatusEvent(
-        task_id=accepted["task_id"],
-        snapshot_id=accepted["snapshot_id"],
-        event="completed",
-        progress=100,
-        phase="completed",
-        cache="miss",
-        artifact=artifact,
-        at=dt.datetime.now(dt.UTC),
-    )
-    body, _ = encode(event)
-    await channel.default_exchange.publish(
-        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-        routing_key=api.settings.topology.status_queue,
-    )

@@ -29,14 +29,19 @@ def ensure_broker_users() -> dict[str, str]:
     }
 
 
-def broker_user_tags() -> dict[str, list[str]]:
-    """Every broker user's tags, as `rabbitmqctl list_users` reports them."""
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", "list_users", "--formatter", "json"],
+def rabbitmqctl(*args: str) -> str:
+    """``rabbitmqctl -q`` with ``args`` on the local broker: its output (stdin is not read)."""
+    return subprocess.run(
+        ["rabbitmqctl", "-q", *args],
         check=True,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=60,
     ).stdout
+
+
+def broker_user_tags() -> dict[str, list[str]]:
+    """Every broker user's tags, as `rabbitmqctl list_users` reports them."""
+    out = rabbitmqctl("list_users", "--formatter", "json")
     return {row["user"]: list(row["tags"]) for row in json.loads(out)}

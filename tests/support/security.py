@@ -16,11 +16,12 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
+from aio_pika.abc import AbstractChannel
 from snapshot_shared import store
 from snapshot_shared.messages import Artifact, StatusEvent, encode
 
 from support.api import Api, running_api, settings_for
-from support.pdf import fake_pdf
+from support.pdf import fake_pdf, stored_fake_pdf
 from support.services import AMQP_URL
 from support.waiting import until
 
@@ -87,10 +88,16 @@ async def complete(api: Api, accepted: dict[str, Any], user: str = OWNER) -> Non
 
 
 async def publish_completed(
-    api: Api, accepted: dict[str, Any], key: str, pdf: bytes | None = None
+    api: Api,
+    accepted: dict[str, Any],
+    key: str,
+    pdf: bytes | None = None,
+    channel: AbstractChannel | None = None,
 ) -> None:
     """Publish the ``completed`` event a renderer would send for ``pdf`` (by default
-    ``fake_pdf`` of the snapshot's content) stored under ``key``; anyone on the broker can."""
+    ``fake_pdf`` of the snapshot's content) stored under ``key``; anyone on the broker can.
+    On ``channel`` when given (so it follows what the test published there before), else on a
+    connection of its own."""
     pdf = fake_pdf(accepted["content_hash"]) if pdf is None else pdf
     event = StatusEvent(
         task_id=accepted["task_id"],
@@ -108,15 +115,30 @@ async def publish_completed(
         at=dt.datetime.now(dt.UTC),
     )
     body, _ = encode(event)
+    message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+    status_queue = api.settings.topology.status_queue
+    if channel is not None:
+        await channel.default_exchange.publish(message, routing_key=status_queue)
+        return
     connection = await aio_pika.connect(AMQP_URL)
     try:
-        channel = await connection.channel()
-        await channel.default_exchange.publish(
-            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=api.settings.topology.status_queue,
-        )
+        own = await connection.channel()
+        await own.default_exchange.publish(message, routing_key=status_queue)
     finally:
         await connection.close()
+
+
+async def complete_on(channel: AbstractChannel, api: Api, accepted: dict[str, Any]) -> Artifact:
+    """Play the renderer for a snapshot without waiting: ``stored_fake_pdf`` of its content
+    under a key of its task (the API completes a task only with a PDF of its content), then
+    its ``completed`` event on ``channel``. Returns the event's artifact."""
+    artifact, pdf = stored_fake_pdf(
+        api.settings.store_dir,
+        accepted["content_hash"],
+        key=hashlib.sha256(accepted["task_id"].encode()).hexdigest(),
+    )
+    await publish_completed(api, accepted, artifact.key, pdf, channel)
+    return artifact
 
 
 async def audit_rows(database_url: str, request_id: str) -> list[asyncpg.Record]:

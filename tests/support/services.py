@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import aio_pika
 import asyncpg
@@ -58,3 +60,14 @@ async def remove_topology(topology: Topology) -> None:
 
 def delete_topology(prefix: str) -> None:
     asyncio.run(remove_topology(Topology(prefix=prefix)))
+
+
+@contextmanager
+def own_prefix(label: str) -> Iterator[str]:
+    """A new queue prefix (``label`` and a random part, then a dot); its topology is deleted
+    afterwards, so nothing left in its queues reaches another test."""
+    prefix = unique(label) + "."
+    try:
+        yield prefix
+    finally:
+        delete_topology(prefix)

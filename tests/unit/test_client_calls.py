@@ -13,30 +13,14 @@ import httpx
 import pytest
 from snapshot_client import ApiUnreachable, Client, ServerError, WaitTimeout
 from snapshot_client.errors import Conflict
+from support.client_api import SNAP, TASK, task
 
 ROOM = "7d0f5a0e-2f64-4c38-9d1c-5b0d6a4a9a10"
-TASK = "3c8a1f1e-4b9f-4c1a-8f43-0c1f2b3a4d5e"
-SNAP = "9f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
 PDF = b"%PDF-1.7\n" + b"x" * 100_000 + b"\n%%EOF\n"
 
 
 def client(handler: Callable[[httpx.Request], httpx.Response]) -> Client:
     return Client("http://api.test", "tok", transport=httpx.MockTransport(handler))
-
-
-def task(status: str, progress: int) -> dict[str, Any]:
-    return {
-        "task_id": TASK,
-        "snapshot_id": SNAP,
-        "status": status,
-        "progress": progress,
-        "phase": status,
-        "cache": "miss" if status == "completed" else None,
-        "error": None,
-        "created_at": "2026-01-02T03:04:05Z",
-        "started_at": None,
-        "completed_at": None,
-    }
 
 
 def message(i: int) -> dict[str, Any]:

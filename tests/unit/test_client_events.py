@@ -13,26 +13,11 @@ import httpx
 import pytest
 from snapshot_client import Client, EventStreamUnusable, task_events
 from snapshot_client.errors import Unauthorized
+from support.client_api import TASK, task
 
-TASK = "3c8a1f1e-4b9f-4c1a-8f43-0c1f2b3a4d5e"
 EVENTS = f"/api/v1/tasks/{TASK}/events"
 STATUS = f"/api/v1/tasks/{TASK}"
 SSE = {"content-type": "text/event-stream; charset=utf-8"}
-
-
-def task(status: str, progress: int) -> dict[str, Any]:
-    return {
-        "task_id": TASK,
-        "snapshot_id": "9f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b",
-        "status": status,
-        "progress": progress,
-        "phase": status,
-        "cache": "miss" if status == "completed" else None,
-        "error": None,
-        "created_at": "2026-01-02T03:04:05Z",
-        "started_at": None,
-        "completed_at": None,
-    }
 
 
 def event(seq: int, status: str, progress: int) -> bytes:

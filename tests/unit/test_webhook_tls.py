@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from snapshot_api.webhooks.sender import Sender, SenderConfig
+from snapshot_api.webhooks.sender import Outcome, Sender, SenderConfig
 
 
 def certificate(tmp: Path, name: str) -> tuple[Path, Path]:
@@ -94,17 +94,22 @@ async def resolver(host: str, port: int) -> list[str]:
     return ["127.0.0.1"]
 
 
+async def send_trusting(cert: Path, url: str) -> Outcome:
+    """One delivery to ``url`` by a sender that trusts ``cert`` alone and resolves every name
+    to 127.0.0.1."""
+    trust = ssl.create_default_context(cafile=str(cert))
+    sender = Sender(SenderConfig((), True, 5.0), resolver, verify=trust)
+    try:
+        return await sender.send(url, uuid.uuid4(), b"{}", b"k" * 32)
+    finally:
+        await sender.close()
+
+
 async def test_the_pinned_connection_presents_the_name_for_sni_and_certificate(
     tls: tuple[TlsReceiver, Path],
 ) -> None:
     receiver, cert = tls
-    trust = ssl.create_default_context(cafile=str(cert))
-    sender = Sender(SenderConfig((), True, 5.0), resolver, verify=trust)
-    try:
-        url = f"https://hooks.example:{receiver.port}/in"
-        outcome = await sender.send(url, uuid.uuid4(), b"{}", b"k" * 32)
-    finally:
-        await sender.close()
+    outcome = await send_trusting(cert, f"https://hooks.example:{receiver.port}/in")
     assert outcome.delivered and outcome.status_code == 204, outcome
     assert receiver.sni == ["hooks.example"]
     assert receiver.hosts == [f"hooks.example:{receiver.port}"]
@@ -115,13 +120,7 @@ async def test_a_certificate_for_another_name_is_refused(
     tls: tuple[TlsReceiver, Path],
 ) -> None:
     receiver, cert = tls
-    trust = ssl.create_default_context(cafile=str(cert))
-    sender = Sender(SenderConfig((), True, 5.0), resolver, verify=trust)
-    try:
-        url = f"https://other.example:{receiver.port}/in"
-        outcome = await sender.send(url, uuid.uuid4(), b"{}", b"k" * 32)
-    finally:
-        await sender.close()
+    outcome = await send_trusting(cert, f"https://other.example:{receiver.port}/in")
     assert not outcome.delivered and outcome.error is not None
     assert "certificate" in outcome.error.lower() or "hostname" in outcome.error.lower()
     assert receiver.hosts == []
