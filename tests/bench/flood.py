@@ -14,7 +14,7 @@ import asyncio
 import statistics
 from typing import Any
 
-import httpx
+from snapshot_client import Client
 
 from bench import db
 from bench.client import ApiClient
@@ -79,11 +79,10 @@ async def _measure(
 
 
 def run(stack: BenchStack, samples: int) -> list[Row]:
-    with httpx.Client(base_url=stack.base, timeout=120) as client:
-        rooms = {
-            user: create_room(client, stack.auth(user), f"Flood bench {user}", text_bodies(n))
-            for user, n in ((SMALL_USER, ROOM_MESSAGES), (FLOODER, ROOM_MESSAGES))
-        }
+    rooms = {}
+    for user, n in ((SMALL_USER, ROOM_MESSAGES), (FLOODER, ROOM_MESSAGES)):
+        with Client(stack.base, stack.token(user), timeout=120) as client:
+            rooms[user] = create_room(client, f"Flood bench {user}", text_bodies(n))
     data = asyncio.run(_measure(stack.port, stack, stack.database_url, rooms, samples))
     idle, busy = statistics.median(data["idle_ms"]), statistics.median(data["busy_ms"])
     ratio = busy / idle

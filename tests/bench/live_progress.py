@@ -26,6 +26,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
+from snapshot_client import Client
 from snapshot_shared.messages import StatusEvent
 from support.pdf import stored_fake_pdf
 from support.sse import EventReader, publish
@@ -168,8 +169,8 @@ def main() -> int:
     try:
         stack.start_api()
         auth = stack.auth(OWNER)
-        with httpx.Client(base_url=stack.base, timeout=120) as client:
-            room = create_room(client, auth, "Live progress", text_bodies(10))
+        with Client(stack.base, stack.token(OWNER), timeout=120) as client:
+            room = create_room(client, "Live progress", text_bodies(10))
         rows = run(stack, auth, room, plan.live_samples)
     finally:
         stack.stop()

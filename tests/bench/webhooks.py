@@ -102,6 +102,8 @@ def main() -> int:
     """This row alone, on a stack of its own (API with 2 workers, one renderer)."""
     import os
 
+    from snapshot_client import Client
+
     from bench.rooms import OWNER, create_room, text_bodies
     from bench.stack import BenchStack
 
@@ -111,8 +113,8 @@ def main() -> int:
         stack.start_api()
         stack.start_renderer()
         auth = stack.auth(OWNER)
-        with httpx.Client(base_url=stack.base, timeout=60) as client:
-            room = create_room(client, auth, "Webhook bench room", text_bodies(20))
+        with Client(stack.base, stack.token(OWNER), timeout=60) as client:
+            room = create_room(client, "Webhook bench room", text_bodies(20))
         row = asyncio.run(measure(stack.base, stack.database_url, auth, room, samples))
     finally:
         stack.stop()
