@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from snapshot_api.admin_schemas import AuditList
 from snapshot_api.db import audit
 from snapshot_api.deps import CurrentUser, Cursor, Limit, PoolDep
 from snapshot_api.errors import Forbidden
 from snapshot_api.openapi import problem_responses
 from snapshot_api.pagination import decode_position, encode_cursor
-from snapshot_api.schemas import AuditList
 from snapshot_api.services.summary import parse_window, summary
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])

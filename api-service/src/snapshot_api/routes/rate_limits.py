@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
+from snapshot_api.admin_schemas import RateLimitsOut, RateLimitsPut
 from snapshot_api.deps import ActorDep, CurrentUser, PoolDep
 from snapshot_api.errors import Forbidden
 from snapshot_api.openapi import problem_responses
-from snapshot_api.schemas import RateLimitsOut, RateLimitsPut
 from snapshot_api.services import rate_limit_overrides
 
 router = APIRouter(prefix="/api/v1/admin/users/{user_id}/rate-limits", tags=["admin"])

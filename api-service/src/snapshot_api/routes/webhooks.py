@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 
 from snapshot_api.deps import ActorDep, Cursor, Limit, PoolDep
 from snapshot_api.openapi import problem_responses
-from snapshot_api.schemas import WebhookDeliveryList, WebhookSecret
 from snapshot_api.services import webhooks
+from snapshot_api.webhooks.schemas import WebhookDeliveryList, WebhookSecret
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
