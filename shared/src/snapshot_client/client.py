@@ -9,13 +9,9 @@ polling ``GET /api/v1/tasks/{id}`` (``poll``); either way callers see the same `
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote
 
 import httpx
 
@@ -29,6 +25,7 @@ from snapshot_client.errors import (
     WaitTimeout,
     problem_from,
 )
+from snapshot_client.files import copy_stream, filename_from, target_path, write_atomically
 from snapshot_client.models import (
     Download,
     Followed,
@@ -46,19 +43,6 @@ TRANSIENT_RETRIES = 5  # consecutive 5xx/unreachable answers tolerated while wai
 # Answers to the stream request after which polling may still work: no such route (an older
 # API), too many open streams, the API busy or failing. 401, 403 and 422 would be polling's too.
 FALLBACK_STATUSES = frozenset({404, 405, 406, 410, 429, 501})  # and every 5xx
-_FILENAME_STAR = re.compile(r"filename\*\s*=\s*UTF-8''([^;]+)", re.IGNORECASE)
-_FILENAME = re.compile(r'filename\s*=\s*"([^"]*)"', re.IGNORECASE)
-
-
-def filename_from(disposition: str | None) -> str | None:
-    """The file name a ``Content-Disposition`` header offers, reduced to a safe base name."""
-    if not disposition:
-        return None
-    match = _FILENAME_STAR.search(disposition) or _FILENAME.search(disposition)
-    if not match:
-        return None
-    name = Path(unquote(match.group(1)).replace("\\", "/")).name.strip()
-    return name if name not in ("", ".", "..") else None
 
 
 class Client:
@@ -357,60 +341,10 @@ class Client:
                 etag = response.headers.get("etag")
                 chunks = response.iter_bytes()
                 if dest is not None and not isinstance(dest, str | os.PathLike):
-                    written = _copy(chunks, dest, size, on_bytes)
+                    written = copy_stream(chunks, dest, size, on_bytes)
                     return Download(snapshot_id, None, written, offered, etag)
-                target = _target(dest, offered or f"{snapshot_id}.pdf")
-                written = _write_atomically(chunks, target, size, on_bytes)
+                target = target_path(dest, offered or f"{snapshot_id}.pdf")
+                written = write_atomically(chunks, target, size, on_bytes)
                 return Download(snapshot_id, target, written, offered, etag)
         except httpx.TransportError as exc:
             raise ApiUnreachable(f"{self.base_url}: {exc or type(exc).__name__}") from exc
-
-
-def _target(dest: str | os.PathLike[str] | None, offered: str) -> Path:
-    if dest is None:
-        return Path(offered)
-    path = Path(dest)
-    if path.is_dir() or str(dest).endswith(("/", os.sep)):  # "out/" names a folder to make
-        return path / offered
-    return path
-
-
-def _copy(
-    chunks: Iterator[bytes],
-    out: IO[bytes],
-    total: int | None,
-    on_bytes: Callable[[int, int | None], None] | None,
-) -> int:
-    written = 0
-    for chunk in chunks:
-        out.write(chunk)
-        written += len(chunk)
-        if on_bytes:
-            on_bytes(written, total)
-    out.flush()
-    return written
-
-
-def _write_atomically(
-    chunks: Iterator[bytes],
-    target: Path,
-    total: int | None,
-    on_bytes: Callable[[int, int | None], None] | None,
-) -> int:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            written = _copy(chunks, out, total, on_bytes)
-        os.chmod(temp, 0o666 & ~_umask())  # as an ordinary new file, not mkstemp's 0600
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return written
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
