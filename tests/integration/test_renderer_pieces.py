@@ -3,6 +3,7 @@ cached per piece, assembled. Real RabbitMQ, real WeasyPrint, PDFs read back."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from snapshot_renderer.settings import Settings
 from snapshot_shared.pdf_identity import read_content_hash
 from snapshot_shared.store import pdf_path
 from snapshot_shared.topology import Topology
+from support.hostile import ConnectionCounter, hostile_bodies, probe
 from support.pdf import pdf_text
 from support.services import AMQP_URL
 
@@ -153,3 +155,38 @@ async def test_two_replicas_share_the_pieces_of_one_room(
     assert done.artifact is not None
     text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
     assert numbers(text) == list(range(1600))
+
+
+async def test_hostile_and_heavy_content_renders_as_bounded_pieces_without_fetches(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """Markup, URLs and awkward Unicode fetch nothing in pieces either; 20 messages of 500
+    line breaks (the most a body may hold) are a chunk each, a few pages apiece."""
+    store = tmp_path / "store"
+    with ConnectionCounter() as listener:
+        probe(listener.port)  # the counter counts: the one connection we expect
+        hostile = list(hostile_bodies(listener.port).values())
+        payload = make_payload(n_messages=20 + len(hostile), seed=44)
+        bodies = ["x" + "\n" * 499 + f"heavy {i:02d}" for i in range(20)] + hostile
+        for message, body in zip(payload["messages"], bodies, strict=True):
+            message["body"] = body
+        job = make_job(payload)
+        async with RendererService(settings(topology, store, pieces_min_messages=10)):
+            misses = pieces("miss")
+            await publish_job(exchange, job, topology.status_queue)
+            received = await events.until_terminal(job.task_id, 300)
+    assert listener.connections == 1, listener.peers
+    done = received[-1].event
+    assert done.event == "completed", done
+    assert pieces("miss") - misses >= 21  # the cover and a chunk per heavy message at least
+    for meta in store.glob("??/??/*.json"):
+        facts = json.loads(meta.read_text())
+        if "piece" in facts:
+            assert facts["pages"] <= 12, facts  # bounded by the chunk's weight budget
+    assert done.artifact is not None
+    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    assert all(f"heavy {i:02d}" in text for i in range(20))

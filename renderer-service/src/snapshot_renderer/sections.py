@@ -20,8 +20,9 @@ from aio_pika.exceptions import AMQPError, PublishError
 from snapshot_renderer import metrics
 from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.coordinator import RenderCoordinator
-from snapshot_renderer.errors import RendererError, check_deadline
+from snapshot_renderer.errors import PiecesIncomplete, RendererError, check_deadline
 from snapshot_renderer.events import StatusPublisher
+from snapshot_renderer.fair_queue import QueueClosed
 from snapshot_renderer.pieces.keys import Seam, piece_key
 from snapshot_renderer.pieces.plan import Piece
 from snapshot_renderer.pieces.stored import from_entry, to_entry
@@ -66,14 +67,18 @@ class SectionHandler:
                 log.warning("undecodable section dropped: %s", str(exc)[:300])
                 await message.reject(requeue=False)
                 return
-            await self._section(job, message.reply_to or "")
-            await message.ack()
+            if await self._section(job, message.reply_to or ""):
+                await message.ack()
+            else:
+                await message.nack(requeue=True)
         except AMQPError as exc:  # the channel went away: the broker redelivers the section
             log.warning("section not settled (%s); the broker hands it out again", exc)
         finally:
             self.active -= 1
 
-    async def _section(self, job: SectionJob, reply_to: str) -> None:
+    async def _section(self, job: SectionJob, reply_to: str) -> bool:
+        """Render the section and answer; ``False`` if the renderer is shutting down before
+        the section is done (it goes back to the queue for another replica)."""
         keys: list[str] = []
         try:
             end_y: float | None = None
@@ -90,12 +95,18 @@ class SectionHandler:
                 await self._reply(
                     reply_to, job, "piece", index=index, key=key, pages=entry.pages, cache=cache
                 )
-        except RendererError as exc:
+        except QueueClosed:
+            return False
+        except Exception as exc:  # every error is answered: the sender must not wait in vain
+            if not isinstance(exc, RendererError):
+                log.exception("unexpected error in a section")
+                exc = PiecesIncomplete(f"a section failed: {type(exc).__name__}")
             log.warning("section failed: %s", exc.message, extra={"code": exc.code})
             error = PieceError(code=exc.code, message=exc.message, retryable=exc.retryable)
             await self._reply(reply_to, job, "failed", error=error)
-            return
+            return True
         await self._reply(reply_to, job, "done", keys=keys)
+        return True
 
     async def _piece(
         self, job: SectionJob, piece: Piece, seam: Seam, key: str
