@@ -54,7 +54,14 @@ class Settings(CommonSettings, BaseSettings):
     worker_max_jobs: Annotated[int, Field(ge=1)] = 100
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
     render_memory_bytes: Annotated[int, Field(ge=0)] = 1 * GIB
-    max_pages: Annotated[int, Field(ge=1)] = 2000
+    # Pages of one document; a room whose weight predicts more is refused before any layout.
+    max_pages: Annotated[int, Field(ge=1)] = 20_000
+    # Rooms of at least this many messages render in pieces (cover, chunks, sections) on every
+    # replica's workers and are assembled; smaller ones render whole in one worker.
+    pieces_min_messages: Annotated[int, Field(ge=1)] = 200
+    # A document job waiting for its sections gives up (and is retried) after this long
+    # without any piece coming back.
+    piece_wait_seconds: Annotated[float, Field(gt=0)] = 300.0
     # The per-snapshot limits (equal to the API's SNAPSHOT_API_MAX_SNAPSHOT_*); the largest
     # job body accepted defaults to the worst-case size of a job within them.
     max_snapshot_messages: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MESSAGES

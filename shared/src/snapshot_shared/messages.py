@@ -144,6 +144,9 @@ class StatusEvent(WireModel):
     renderer_id: Text | None = None
     attempt: Annotated[int, Field(ge=1)] | None = None
     at: dt.datetime
+    # A document rendered in pieces: pieces done of all its pieces (cover and chunks).
+    pieces_done: Annotated[int, Field(ge=0)] | None = None
+    pieces_total: Annotated[int, Field(ge=0)] | None = None
 
 
 class MessageDecodeError(ValueError):

@@ -244,6 +244,12 @@ def _answer(request: tuple[Any, ...]) -> tuple[Any, ...]:
     try:
         if kind == "render":
             return ("ok", render_job(*args))
+        if kind in ("piece", "assemble"):
+            # imported here: piece_jobs imports this module (its state and hooks)
+            from snapshot_renderer.render import piece_jobs
+
+            call = piece_jobs.piece_job if kind == "piece" else piece_jobs.assembly_job
+            return ("ok", call(*args))
         return ("ok", ping())
     except RendererError as exc:
         return ("error", exc.code, exc.message)
