@@ -16,6 +16,7 @@ given up at the first piece that takes its page count over the limit.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -83,13 +84,8 @@ class PiecedDocuments:
         self, job: RenderJob, start: Start, on_progress: OnProgress | None
     ) -> tuple[CachedPdf, float]:
         began = time.perf_counter()
-        try:
-            payload = SnapshotPayload.model_validate(job.payload)
-            options = RenderOptions.model_validate(job.options)
-        except ValidationError as exc:
-            raise BadJob(f"invalid payload or options: {exc.error_count()} error(s)") from None
-        self._refuse_predicted(payload)
-        plan = split(payload, options, self._policy)
+        plan = await asyncio.to_thread(self._plan, job)  # 100,000 messages take a while
+        payload, options = plan.payload, plan.options
         await start()
         total = len(plan.pieces)
         progress = _Progress(total, self._max_pages, on_progress)
@@ -115,6 +111,16 @@ class PiecedDocuments:
             extra={"pieces": total, "pages": entry.pages, "render_ms": round(seconds * 1000, 1)},
         )
         return entry, seconds
+
+    def _plan(self, job: RenderJob) -> PiecePlan:
+        """The job's pieces (blocking: validates and weighs every message)."""
+        try:
+            payload = SnapshotPayload.model_validate(job.payload)
+            options = RenderOptions.model_validate(job.options)
+        except ValidationError as exc:
+            raise BadJob(f"invalid payload or options: {exc.error_count()} error(s)") from None
+        self._refuse_predicted(payload)
+        return split(payload, options, self._policy)
 
     def _refuse_predicted(self, payload: SnapshotPayload) -> None:
         weight = sum(message_weight(m.body) for m in payload.messages)

@@ -45,6 +45,21 @@ class Section:
     pieces: Sequence[Piece]
 
 
+def _encode(job: RenderJob, section_id: str, section: Section) -> tuple[bytes, str | None]:
+    """The body of a section's job (blocking: up to 1,000 messages of JSON, gzipped)."""
+    return encode_section(
+        SectionJob(
+            section_id=section_id,
+            task_id=job.task_id,
+            requested_by=job.requested_by,
+            payload=section.payload,
+            options=RenderOptions.model_validate(job.options),
+            pieces=[PieceSpec.of(p) for p in section.pieces],
+            deadline=job.deadline,
+        )
+    )
+
+
 class Fanout:
     """Publishes sections and routes their replies to the document runs waiting for them."""
 
@@ -98,17 +113,7 @@ class Fanout:
             del self._runs[run_id]
 
     async def _publish(self, job: RenderJob, section_id: str, section: Section) -> None:
-        body, encoding = encode_section(
-            SectionJob(
-                section_id=section_id,
-                task_id=job.task_id,
-                requested_by=job.requested_by,
-                payload=section.payload,
-                options=RenderOptions.model_validate(job.options),
-                pieces=[PieceSpec.of(p) for p in section.pieces],
-                deadline=job.deadline,
-            )
-        )
+        body, encoding = await asyncio.to_thread(_encode, job, section_id, section)
         message = aio_pika.Message(
             body,
             content_type="application/json",

@@ -11,6 +11,7 @@ the queue), the pieces are rendered anyway: its next attempt finds them in the s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aio_pika
@@ -62,7 +63,9 @@ class SectionHandler:
         self.active += 1
         try:
             try:
-                job = decode_section(message.body, message.content_encoding, self._max_bytes)
+                job = await asyncio.to_thread(
+                    decode_section, message.body, message.content_encoding, self._max_bytes
+                )
             except ValueError as exc:
                 log.warning("undecodable section dropped: %s", str(exc)[:300])
                 await message.reject(requeue=False)
