@@ -136,7 +136,7 @@ class RenderCoordinator:
 
         async def produce(start: Start) -> tuple[CachedPdf, float]:
             began = time.perf_counter()
-            fresh = await self.in_turn(user, start, render)
+            fresh = await self.in_turn(user, start, render, borrow=True)
             return fresh, time.perf_counter() - began
 
         entry, cache, _ = await self.once(key, produce)
@@ -219,12 +219,15 @@ class RenderCoordinator:
 
         return produce
 
-    async def in_turn(self, user: str, start: Start, work: Callable[[], Awaitable[T]]) -> T:
-        """Run ``work`` (which takes a worker) once ``user`` has a fair turn, after ``start``."""
+    async def in_turn(
+        self, user: str, start: Start, work: Callable[[], Awaitable[T]], borrow: bool = False
+    ) -> T:
+        """Run ``work`` (which takes a worker) once ``user`` has a fair turn, after ``start``;
+        short work (a piece) may ``borrow`` a turn past the user's share (``FairQueue``)."""
         if self._turns is None:
             await start()
             return await work()
-        async with self._turns.turn(user):
+        async with self._turns.turn(user, borrow):
             await start()
             return await work()
 
