@@ -190,3 +190,34 @@ async def test_hostile_and_heavy_content_renders_as_bounded_pieces_without_fetch
     assert done.artifact is not None
     text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
     assert all(f"heavy {i:02d}" in text for i in range(20))
+
+
+async def test_the_page_limit_refuses_before_layout_or_stops_at_the_crossing_piece(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """A room whose weight predicts more pages than the limit renders nothing; one that only
+    turns out longer fails at the piece that crosses the limit."""
+    store = tmp_path / "store"
+    predicted = make_job(make_payload(n_messages=1000, seed=45))
+    crossing = make_job(make_payload(n_messages=200, seed=46))
+    async with RendererService(settings(topology, store, max_pages=10)):
+        misses = pieces("miss")
+        await publish_job(exchange, predicted, topology.status_queue)
+        refused = (await events.until_terminal(predicted.task_id))[-1].event
+        assert pieces("miss") == misses  # refused before any layout
+        await publish_job(exchange, crossing, topology.status_queue)
+        received = await events.until_terminal(crossing.task_id, 300)
+    stopped = received[-1].event
+    for event in (refused, stopped):
+        assert event.event == "failed" and event.error is not None, event
+        assert event.error.code == "too_many_pages" and "limit is 10" in event.error.message
+    progress = [r.event for r in received if r.event.pieces_total]
+    assert progress and progress[0].pieces_total == 5  # 200 messages: 4 chunks and the cover
+    assert max(e.pieces_done or 0 for e in progress) < 5  # stopped before the last piece
+    assert all(  # no document was stored, only pieces
+        "piece" in json.loads(p.with_suffix(".json").read_text()) for p in store.glob("??/??/*.pdf")
+    )
