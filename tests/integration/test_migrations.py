@@ -39,9 +39,10 @@ def test_migrate_creates_database_and_is_idempotent():
         "0006_fair_outbox",
         "0007_task_events",
         "0008_webhooks",
+        "0009_message_chunks",
     ]
     assert second == []
-    assert versions == 8
+    assert versions == 9
     assert {
         "rooms",
         "members",

@@ -207,6 +207,9 @@ class Message(BaseModel):
     body: str
     kind: Kind
     created_at: dt.datetime
+    ordinal: Annotated[
+        int, Field(ge=0, description="The message's position in its room's timeline, from 0")
+    ]
 
 
 class MessageList(BaseModel):

@@ -13,7 +13,7 @@ import zoneinfo
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
@@ -88,6 +88,11 @@ class PayloadMessage(WireModel):
     # Characters: a UTF-8 byte bound implies this one (the API checks the bytes).
     body: Annotated[str, Field(max_length=limits.MESSAGE_BYTES)]
     kind: Annotated[str, Field(max_length=limits.KIND_CHARS)] = "message"
+    # The message's place in its room's timeline and the room's chunk it belongs to
+    # (``snapshot_shared.chunking``), the same in every snapshot of the room, scoped or not.
+    # Payloads frozen before the API stored them (migration 0009) carry neither.
+    ordinal: Annotated[int, Field(ge=0)] | None = None
+    chunk: Annotated[int, Field(ge=0)] | None = None
 
 
 class SnapshotPayload(WireModel):
@@ -98,6 +103,22 @@ class SnapshotPayload(WireModel):
     members: list[PayloadMember] = []
     messages: list[PayloadMessage] = []
     as_of: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _timeline_order(self) -> SnapshotPayload:
+        """Messages carry an ordinal and a chunk each, or none do; in timeline order if so."""
+        places = [(m.ordinal, m.chunk) for m in self.messages]
+        known = [(o, c) for o, c in places if o is not None and c is not None]
+        if len(known) != len(places) and any(o is not None or c is not None for o, c in places):
+            raise ValueError("messages carry an ordinal and a chunk each, or none of them")
+        for (ordinal, chunk), (next_ordinal, next_chunk) in zip(known, known[1:], strict=False):
+            if next_ordinal <= ordinal or next_chunk < chunk:
+                raise ValueError(
+                    "messages must be in timeline order: increasing ordinals, chunks that never"
+                    f" go back (ordinal {next_ordinal}, chunk {next_chunk} follows ordinal"
+                    f" {ordinal}, chunk {chunk})"
+                )
+        return self
 
 
 class RenderJob(WireModel):
