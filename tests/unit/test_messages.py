@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import uuid
 
 import pytest
@@ -176,3 +177,25 @@ def test_payload_messages_carry_room_ordinals_and_chunks_or_none():
 def test_payload_refuses_ordinals_out_of_timeline_order(places, why):
     with pytest.raises(ValueError, match=why):
         SnapshotPayload.model_validate(_payload(*places))
+
+
+def test_status_events_may_count_pieces():
+    base = {"task_id": uuid.uuid4(), "snapshot_id": uuid.uuid4(), "event": "progress", "at": NOW}
+    event = StatusEvent(**base, pieces_done=3, pieces_total=40)
+    body, encoding = encode(event)
+    assert decode_event(body, encoding) == event
+    assert decode_event(encode(StatusEvent(**base))[0]).pieces_total is None  # optional
+
+
+@pytest.mark.parametrize(
+    ("pieces", "why"),
+    [
+        ({"pieces_done": 5, "pieces_total": 4}, "more than pieces_total"),
+        ({"pieces_done": -1}, "greater than or equal to 0"),
+        ({"pieces_total": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_status_events_refuse_impossible_piece_counts(pieces, why):
+    base = {"task_id": uuid.uuid4(), "snapshot_id": uuid.uuid4(), "event": "progress", "at": NOW}
+    with pytest.raises(MessageDecodeError, match=why):
+        decode_event(json.dumps({**base, **pieces}, default=str).encode())

@@ -165,6 +165,17 @@ class StatusEvent(WireModel):
     renderer_id: Text | None = None
     attempt: Annotated[int, Field(ge=1)] | None = None
     at: dt.datetime
+    # A render in pieces (DESIGN §6): how many of the snapshot's pieces are ready, of how many.
+    # Optional (a whole-document render, a cache hit and older renderers send neither).
+    pieces_done: Annotated[int, Field(ge=0)] | None = None
+    pieces_total: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _pieces_within_total(self) -> StatusEvent:
+        done, total = self.pieces_done, self.pieces_total
+        if done is not None and total is not None and done > total:
+            raise ValueError(f"pieces_done ({done}) is more than pieces_total ({total})")
+        return self
 
 
 class MessageDecodeError(ValueError):
