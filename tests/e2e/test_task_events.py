@@ -120,46 +120,6 @@ async def test_events_reach_a_client_of_the_other_process_in_order(apis, channel
     assert _task_status(apis, created["task_id"])["status"] == "completed"
 
 
-async def test_piece_counts_reach_the_task_and_its_stream(apis, channel):
-    created = _task(apis)
-    task_id = created["task_id"]
-    async with _stream(apis, task_id, "olivia") as reader:
-        first = await _next(reader)
-        assert (first.data["pieces_done"], first.data["pieces_total"]) == (None, None)
-        steps = [(10, 1), (10, 2), (40, 5)]  # the same progress with a piece more is news
-        for progress, done in steps:
-            event = status_event(created, "progress", progress, pieces_done=done, pieces_total=8)
-            await publish(channel, apis.status_queue, event)
-            sent = await _next(reader)
-            assert sent.event == "progress"
-            assert (sent.data["progress"], sent.data["pieces_done"], sent.data["pieces_total"]) == (
-                progress,
-                done,
-                8,
-            )
-        # what the stream said is what the task and the snapshot show, on both processes
-        for base in (apis.base, apis.other_base):
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                headers = apis.auth("olivia")
-                task = (await client.get(f"/api/v1/tasks/{task_id}", headers=headers)).json()
-                snap = await client.get(
-                    f"/api/v1/snapshots/{created['snapshot_id']}", headers=headers
-                )
-            assert (task["pieces_done"], task["pieces_total"]) == (5, 8)
-            assert (snap.json()["task"]["pieces_done"], snap.json()["task"]["pieces_total"]) == (
-                5,
-                8,
-            )
-        await publish(
-            channel,
-            apis.status_queue,
-            status_event(created, "completed", 100, cache="miss", artifact=stored(apis, created)),
-        )
-        final = await _next(reader)
-        assert final.event == "completed"
-        assert (final.data["pieces_done"], final.data["pieces_total"]) == (8, 8)
-
-
 async def test_an_idle_stream_sends_heartbeats(apis):
     created = _task(apis)
     async with _stream(apis, created["task_id"], "olivia") as reader:
