@@ -33,11 +33,11 @@ JOIN payloads p ON p.content_hash = s.content_hash WHERE s.id = $1
 # The bare read of a room's messages in scope (the rows, no JSON): the freeze floor that the
 # API's own freeze (snapshot_api.db.freeze, rows aggregated as JSON) is compared against.
 FREEZE = """
-SELECT id, author_id, author_name, created_at, body, kind FROM messages
+SELECT id, author_id, author_name, created_at, body, kind, ordinal, chunk FROM messages
 WHERE room_id = $1
   AND ($2::timestamptz IS NULL OR created_at >= $2)
   AND ($3::timestamptz IS NULL OR created_at <= $3)
-ORDER BY seq LIMIT $4
+ORDER BY ordinal LIMIT $4
 """
 
 

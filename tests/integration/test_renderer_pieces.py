@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -20,6 +21,8 @@ from renderer_fixtures import (
 )
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
+from snapshot_shared import chunking
+from snapshot_shared.limits import message_weight
 from snapshot_shared.pdf_identity import read_content_hash
 from snapshot_shared.store import pdf_path
 from snapshot_shared.topology import Topology
@@ -221,3 +224,39 @@ async def test_the_page_limit_refuses_before_layout_or_stops_at_the_crossing_pie
     assert all(  # no document was stored, only pieces
         "piece" in json.loads(p.with_suffix(".json").read_text()) for p in store.glob("??/??/*.pdf")
     )
+
+
+def with_chunks(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with the room-level ordinal and chunk the API stores on each message."""
+    messages = payload["messages"]
+    chunks = chunking.cut(message_weight(m["body"]) for m in messages)
+    for ordinal, (message, chunk) in enumerate(zip(messages, chunks, strict=True)):
+        message.update(ordinal=ordinal, chunk=chunk)
+    return payload
+
+
+async def test_a_scoped_snapshot_shares_the_sections_after_its_first_edge(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """1,400 messages in 28 chunks and three sections (chunks 0-11, a new month 12-19, 20-27).
+    A snapshot from message 120 to 1,379 renders its cover, its first section (whose first
+    chunk the scope cuts, so every seam after it differs) and the cut last chunk (12 pieces),
+    and takes the 15 chunks of the sections between from the unscoped snapshot."""
+    store = tmp_path / "store"
+    room = with_chunks(make_payload(n_messages=1400, seed=47))
+    scoped = {**room, "messages": room["messages"][120:1380]}
+    first, second = make_job(room), make_job(scoped)
+    async with RendererService(settings(topology, store)):
+        await publish_job(exchange, first, topology.status_queue)
+        assert (await events.until_terminal(first.task_id, 300))[-1].event.event == "completed"
+        misses, hits = pieces("miss"), pieces("memory")
+        await publish_job(exchange, second, topology.status_queue)
+        done = (await events.until_terminal(second.task_id, 300))[-1].event
+    assert done.event == "completed" and done.artifact is not None, done
+    assert (pieces("miss") - misses, pieces("memory") - hits) == (12, 15)
+    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    assert numbers(text) == list(range(120, 1380))

@@ -131,9 +131,13 @@ async def test_frozen_payload_holds_exactly_the_scope(api, database_url):
     assert payload["sections"] == ["messages"] and payload["members"] == []
     assert [m["body"] for m in payload["messages"]] == ["first in", "middle", "last in"]
     assert [m["id"] for m in payload["messages"]] == [m["id"] for m in posted[1:4]]
+    fields = {"id", "author_id", "author_name", "created_at", "body", "kind", "ordinal", "chunk"}
     for message in payload["messages"]:
-        assert set(message) == {"id", "author_id", "author_name", "created_at", "body", "kind"}
+        assert set(message) == fields
         assert when(scope["from"]) <= when(message["created_at"]) <= when(scope["to"])
+    # The room's ordinals and chunks, as the messages were posted, not positions in the scope.
+    assert [m["ordinal"] for m in posted] == [0, 1, 2, 3, 4]
+    assert [(m["ordinal"], m["chunk"]) for m in payload["messages"]] == [(1, 0), (2, 0), (3, 0)]
     assert set(payload) == {"room", "sections", "members", "messages", "as_of"}
     assert set(payload["room"]) == {"id", "name", "created_at"} and payload["room"]["id"] == room
     # Canonical timestamps (DESIGN §3): UTC, microseconds, "Z", the same instant as posted.

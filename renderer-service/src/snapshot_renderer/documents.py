@@ -22,6 +22,7 @@ import logging
 import time
 
 from pydantic import ValidationError
+from snapshot_shared.chunking import ChunkPolicy
 from snapshot_shared.limits import message_weight
 from snapshot_shared.messages import RenderJob, RenderOptions, SnapshotPayload
 
@@ -30,7 +31,6 @@ from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.coordinator import OnProgress, Produce, RenderCoordinator, Start, user_of
 from snapshot_renderer.errors import BadJob, PiecesIncomplete, TooManyPages
 from snapshot_renderer.fanout import Fanout, Section
-from snapshot_renderer.pieces.chunks import ChunkPolicy
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.pieces.stored import NotAPiece, from_entry
 from snapshot_renderer.pieces.wire import SectionReply

@@ -13,7 +13,7 @@ import zoneinfo
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
@@ -88,6 +88,11 @@ class PayloadMessage(WireModel):
     # Characters: a UTF-8 byte bound implies this one (the API checks the bytes).
     body: Annotated[str, Field(max_length=limits.MESSAGE_BYTES)]
     kind: Annotated[str, Field(max_length=limits.KIND_CHARS)] = "message"
+    # The message's place in its room's timeline and the room's chunk it belongs to
+    # (``snapshot_shared.chunking``), the same in every snapshot of the room, scoped or not.
+    # Payloads frozen before the API stored them (migration 0009) carry neither.
+    ordinal: Annotated[int, Field(ge=0)] | None = None
+    chunk: Annotated[int, Field(ge=0)] | None = None
 
 
 class SnapshotPayload(WireModel):
@@ -98,6 +103,22 @@ class SnapshotPayload(WireModel):
     members: list[PayloadMember] = []
     messages: list[PayloadMessage] = []
     as_of: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _timeline_order(self) -> SnapshotPayload:
+        """Messages carry an ordinal and a chunk each, or none do; in timeline order if so."""
+        places = [(m.ordinal, m.chunk) for m in self.messages]
+        known = [(o, c) for o, c in places if o is not None and c is not None]
+        if len(known) != len(places) and any(o is not None or c is not None for o, c in places):
+            raise ValueError("messages carry an ordinal and a chunk each, or none of them")
+        for (ordinal, chunk), (next_ordinal, next_chunk) in zip(known, known[1:], strict=False):
+            if next_ordinal <= ordinal or next_chunk < chunk:
+                raise ValueError(
+                    "messages must be in timeline order: increasing ordinals, chunks that never"
+                    f" go back (ordinal {next_ordinal}, chunk {next_chunk} follows ordinal"
+                    f" {ordinal}, chunk {chunk})"
+                )
+        return self
 
 
 class RenderJob(WireModel):
@@ -144,9 +165,17 @@ class StatusEvent(WireModel):
     renderer_id: Text | None = None
     attempt: Annotated[int, Field(ge=1)] | None = None
     at: dt.datetime
-    # A document rendered in pieces: pieces done of all its pieces (cover and chunks).
+    # A render in pieces (DESIGN §6): how many of the snapshot's pieces are ready, of how many.
+    # Optional (a whole-document render, a cache hit and older renderers send neither).
     pieces_done: Annotated[int, Field(ge=0)] | None = None
     pieces_total: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _pieces_within_total(self) -> StatusEvent:
+        done, total = self.pieces_done, self.pieces_total
+        if done is not None and total is not None and done > total:
+            raise ValueError(f"pieces_done ({done}) is more than pieces_total ({total})")
+        return self
 
 
 class MessageDecodeError(ValueError):

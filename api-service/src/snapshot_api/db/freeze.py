@@ -4,8 +4,9 @@ One statement, so one round trip and one consistent view of the room (a single s
 sees one snapshot of the database even under READ COMMITTED). PostgreSQL renders members
 and messages as JSON arrays with timestamps already in the canonical UTC ``Z`` form, so the
 API parses one string per section instead of building a dict per row. Messages are
-aggregated as whole rows (several times faster than ``json_build_object`` per row) and carry
-their ``seq``, which ``messages_of`` drops once the order is guaranteed by ``ORDER BY``.
+aggregated as whole rows (several times faster than ``json_build_object`` per row), in timeline
+order, each with its room-level ``ordinal`` and ``chunk`` (migration 0009): a scoped snapshot
+carries the same values for its messages as the unscoped one.
 
 Members and messages are read only when the caller may create snapshots (an editor, an
 owner or an admin) and the scope asks for them, so a refused request costs one index probe.
@@ -30,7 +31,7 @@ FROM messages
 WHERE room_id = r.id
   AND ($6::timestamptz IS NULL OR messages.created_at >= $6)
   AND ($7::timestamptz IS NULL OR messages.created_at <= $7)
-ORDER BY seq LIMIT $8
+ORDER BY ordinal LIMIT $8
 """
 FREEZE = f"""
 WITH room AS (
@@ -58,10 +59,10 @@ SELECT r.id::text AS id, r.name, {_UTC.format("r.created_at")} AS created_at, r.
     FROM members x WHERE x.room_id = r.id
   ) END AS members,
   CASE WHEN r.read_messages AND z.message_count < $8 AND z.message_weight <= $10 THEN (
-    SELECT coalesce(json_agg(y ORDER BY y.seq), '[]')::text
+    SELECT coalesce(json_agg(y ORDER BY y.ordinal), '[]')::text
     FROM (
-      SELECT seq, id::text AS id, author_id, author_name,
-             {_UTC.format("created_at")} AS created_at, body, kind
+      SELECT id::text AS id, author_id, author_name,
+             {_UTC.format("created_at")} AS created_at, body, kind, ordinal, chunk
       {_SCOPED}
     ) y
   ) END AS messages
@@ -70,12 +71,10 @@ FROM room r CROSS JOIN sizes z
 
 
 def messages_of(text: str | None) -> list[dict[str, Any]]:
-    """The ``messages`` column as payload messages (without the ``seq`` they were ordered by)."""
+    """The ``messages`` column as payload messages."""
     if text is None:
         return []
     messages: list[dict[str, Any]] = json.loads(text)
-    for message in messages:
-        del message["seq"]
     return messages
 
 

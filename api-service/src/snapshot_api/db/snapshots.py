@@ -68,7 +68,8 @@ s.pdf_sha256, s.error_code, s.error_message, s.request_hash, r.name AS room_name
 t.id AS task_id, t.status AS task_status, t.progress AS task_progress, t.phase AS task_phase,
 t.cache AS task_cache, t.error_code AS task_error_code, t.error_message AS task_error_message,
 t.created_at AS task_created_at, t.started_at AS task_started_at,
-t.completed_at AS task_completed_at
+t.completed_at AS task_completed_at, t.pieces_done AS task_pieces_done,
+t.pieces_total AS task_pieces_total
 """
 _FROM = """
 FROM snapshots s JOIN rooms r ON r.id = s.room_id

@@ -16,7 +16,7 @@ INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($1, $2, $3, $4
 GET_WITH_ROOM = """
 SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
        t.render_ms, t.error_code, t.error_message, t.created_at, t.started_at, t.completed_at,
-       t.event_seq, s.room_id
+       t.pieces_done, t.pieces_total, t.event_seq, s.room_id
 FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
 WHERE t.id = $1 AND s.deleted_at IS NULL
 """
@@ -41,21 +41,30 @@ RETURNING t.id, t.snapshot_id, t.created_at, t.completed_at
 """
 # A renderer status event, applied in one statement (so one round trip, atomic without
 # BEGIN/COMMIT): the task row is locked, changed only forward (never out of a terminal state,
-# never back in progress), and its snapshot follows: rendering, completed with its artifact,
-# or failed unless it already has a PDF (a re-render may fail alone).
-APPLY_EVENT = """
+# never back in progress or in pieces done), and its snapshot follows: rendering, completed
+# with its artifact, or failed unless it already has a PDF (a re-render may fail alone).
+# While rendering, an event that moves neither the progress nor the piece counts is stale.
+# A completed task has all its pieces done.
+_PIECES_DONE = """CASE WHEN $3 = 'completed' THEN COALESCE($20::int, t.pieces_total)
+  ELSE LEAST(GREATEST(t.pieces_done, $19::int), COALESCE($20::int, t.pieces_total)) END"""
+_NOTHING_NEW = """$3 = 'rendering' AND cur.status = 'rendering' AND $4::int <= cur.progress
+       AND COALESCE($19::int <= cur.pieces_done, $19::int IS NULL)
+       AND ($20::int IS NULL OR $20::int IS NOT DISTINCT FROM cur.pieces_total)"""
+APPLY_EVENT = f"""
 WITH cur AS (
-  SELECT id, snapshot_id, status, progress, created_at FROM tasks WHERE id = $1 FOR UPDATE
+  SELECT id, snapshot_id, status, progress, pieces_done, pieces_total, created_at
+  FROM tasks WHERE id = $1 FOR UPDATE
 ), upd AS (
   UPDATE tasks t SET status = $3,
          progress = CASE WHEN $3 = 'completed' THEN 100 ELSE GREATEST($4::int, cur.progress) END,
          phase = $5, cache = COALESCE($6, t.cache), attempts = GREATEST(t.attempts, $7),
          renderer_id = COALESCE($8, t.renderer_id), render_ms = COALESCE($9, t.render_ms),
          error_code = $10, error_message = $11, started_at = COALESCE(t.started_at, $12),
-         completed_at = CASE WHEN $3 IN ('completed', 'failed') THEN $12 END
+         completed_at = CASE WHEN $3 IN ('completed', 'failed') THEN $12 END,
+         pieces_done = {_PIECES_DONE}, pieces_total = COALESCE($20::int, t.pieces_total)
   FROM cur
   WHERE t.id = cur.id AND cur.snapshot_id = $2 AND cur.status NOT IN ('completed', 'failed')
-    AND NOT ($3 = 'rendering' AND cur.status = 'rendering' AND $4::int <= cur.progress)
+    AND NOT ({_NOTHING_NEW})
   RETURNING cur.created_at
 ), rendering AS (
   UPDATE snapshots SET status = 'rendering'
@@ -113,6 +122,8 @@ async def apply_event(
         v.get("pdf_sha256"),
         v.get("snapshot_error_code"),
         v.get("snapshot_error_message"),
+        v.get("pieces_done"),
+        v.get("pieces_total"),
     )
     return row
 

@@ -70,6 +70,8 @@ def task_view(row: Any, prefix: str = "") -> dict[str, Any]:
         "created_at": col("created_at"),
         "started_at": col("started_at"),
         "completed_at": col("completed_at"),
+        "pieces_done": col("pieces_done"),
+        "pieces_total": col("pieces_total"),
     }
 
 
@@ -98,6 +100,8 @@ async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEven
         pdf_sha256=artifact.pdf_sha256 if artifact else None,
         snapshot_error_code=error.code if error else "render_failed",
         snapshot_error_message=error.message if error else "The render failed",
+        pieces_done=event.pieces_done,
+        pieces_total=event.pieces_total,
     )
     if not row["found"]:
         log.warning("status event for an unknown task", extra={"task_id": str(event.task_id)})

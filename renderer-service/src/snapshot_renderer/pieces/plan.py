@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from snapshot_shared.chunking import ChunkPolicy
 from snapshot_shared.messages import PayloadMessage, RenderOptions, SnapshotPayload
 
-from snapshot_renderer.pieces.chunks import Chunk, ChunkPolicy, cut, sections, stored
+from snapshot_renderer.pieces.chunks import Chunk, cut, sections, stored
 from snapshot_renderer.render.view import format_day
 
 PieceKind = Literal["cover", "chunk"]
