@@ -128,7 +128,11 @@ async def test_old_snapshots_survive_the_migration_and_new_ones_carry_ordinals(
             for sid, row in old.items()
         }
 
-        assert await migrate(dsn) == ["0009_message_chunks", "0010_task_pieces"]
+        assert await migrate(dsn) == [
+            "0009_message_chunks",
+            "0010_task_pieces",
+            "0011_sealed_chunks",
+        ]
         async with (
             running_api(settings_for(dsn, queue_prefix, store_dir)) as api,
             RendererService(renderer_settings(queue_prefix, store_dir)),
