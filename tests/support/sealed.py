@@ -10,7 +10,24 @@ import json
 import uuid
 
 import asyncpg
+from snapshot_api.db.chunks import seal_closed
+from snapshot_shared.chunking import OpenChunk, append
+from snapshot_shared.limits import message_weight
 
+BASE = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
+# A room filled behind the API as its appends would have left it (ordinals, chunks, the open
+# chunk, one message a second from $7): posting 100,000 messages through the API takes minutes.
+FILL = """
+WITH added AS (
+  INSERT INTO messages (id, room_id, author_id, author_name, body, ordinal, chunk, created_at)
+  SELECT gen_random_uuid(), $1, 'olivia', 'Olivia', m.body, m.ord - 1, m.chunk,
+         $7::timestamptz + (m.ord - 1) * interval '1 second'
+  FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS m(body, chunk, ord)
+)
+UPDATE rooms SET next_ordinal = cardinality($2::text[]), chunk_index = $4,
+                 chunk_messages = $5, chunk_weight = $6
+WHERE id = $1
+"""
 SEED = hashlib.sha256(b"room-snapshots chunk chain v2").digest()
 MESSAGES = """
 SELECT id, author_id, author_name, created_at, body, kind, ordinal, chunk, weight
@@ -63,3 +80,14 @@ async def assert_sealed(conn: asyncpg.Connection, room: uuid.UUID | str) -> int:
         )
         assert row["last_at"] == mine[-1]["created_at"] and row["total_messages"] == total
     return len(closed)
+
+
+async def fill_sealed(
+    conn: asyncpg.Connection, room: uuid.UUID | str, bodies: list[str], base: dt.datetime = BASE
+) -> None:
+    """Fill an empty room with ``bodies`` behind the API, then seal its closed chunks as the
+    appends would have (with the API's own ``seal_closed``)."""
+    chunks, end = append(OpenChunk(), [message_weight(b) for b in bodies])
+    room_id = uuid.UUID(str(room))
+    await conn.execute(FILL, room_id, bodies, chunks, end.index, end.messages, end.weight, base)
+    await seal_closed(conn, room_id, 0, 0, end.index)

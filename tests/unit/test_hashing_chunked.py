@@ -120,3 +120,34 @@ def test_messages_without_chunks_and_unknown_versions_are_refused():
         payload_content_hash(payload, OPTIONS, "snapshot", 2)
     with pytest.raises(ValueError, match="unknown hash version"):
         payload_content_hash(payload, OPTIONS, "snapshot", 3)
+
+
+@pytest.mark.parametrize("threshold", [None, 10, 10**9])
+def test_a_job_spliced_from_stored_gzip_members_decodes_to_the_payload(threshold):
+    import datetime as dt
+    import gzip
+    import uuid
+
+    from snapshot_shared.messages import RenderJob, decode_job, splice_job
+
+    payload = _payload([3, 2], ['"x"', "é\n"])
+    head = {k: v for k, v in payload.items() if k != "messages"}
+    before, after = payload_frame(head)
+    fragments = [fragment(g) for g in chunk_groups(payload["messages"])]
+    middle = [gzip.compress(fragments[0]), gzip.compress(b","), gzip.compress(fragments[1])]
+    job = RenderJob(
+        task_id=uuid.uuid4(),
+        snapshot_id=uuid.uuid4(),
+        content_hash="0" * 64,
+        options=OPTIONS,
+        payload={},
+        requested_at=dt.datetime.now(dt.UTC),
+        hash_version=2,
+    )
+    size = len(before) + len(after) + sum(map(len, fragments)) + 1
+    body, encoding = splice_job(
+        job.model_dump_json().encode(), before, middle, after, threshold, size
+    )
+    assert encoding == (None if threshold == 10**9 else "gzip")
+    decoded = decode_job(body, encoding)
+    assert decoded.payload == payload and decoded.hash_version == 2
