@@ -7,7 +7,10 @@ Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import 
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
 writes ``bench/results-quick.json`` instead, so it never overwrites a full run's figures.
 ``BENCH_ONLY=flood`` runs only the fair-rendering row (a small user's miss latency while
-another user floods, beside its latency on the idle stack).
+another user floods, beside its latency on the idle stack); ``BENCH_ONLY=sealed`` only the
+sealed-chunk rows of issue 12 (``bench/sealed.py``: POST by room size up to 100,000 messages,
+API CPU per POST, appends with sealing, the relay's job body), which stop the renderers and
+so run on their own.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bench import (
     freeze,
     live_progress,
     pipeline,
+    sealed,
     webhooks,
 )
 from bench.api_load import Endpoints, LoadRun
@@ -142,10 +146,13 @@ def run_only(
     only: str, stack: BenchStack, lg: LoadGenerator, bare: BarePool, plan: Plan
 ) -> list[Row]:
     """One row (``BENCH_ONLY``), on the same stack as a full run."""
-    if only != "flood":
-        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood")
+    if only not in ("flood", "sealed"):
+        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed")
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
     stack.start_all()
+    if only == "sealed":
+        say("sealed chunks: POST p50 by room size, API CPU per POST, appends, relay")
+        return sealed.run(stack, lg, plan)
     say(f"flood: {flood.FLOOD} misses of one user, {plan.flood_samples} of another's")
     return flood.run(stack, plan.flood_samples)
 

@@ -12,9 +12,11 @@ import uuid
 
 import asyncpg
 import pytest
+from snapshot_api.db import manifests
 from snapshot_shared.chunking import OpenChunk, append, cut
 from snapshot_shared.limits import MESSAGE_BYTES, message_weight
 from support.api import Api, running_api, settings_for
+from support.sealed import assert_sealed
 
 HEAVY = ("sixteen " * 2048)[:MESSAGE_BYTES]  # 16 KiB of words: two fit a chunk, three do not
 LINES = "\n" * 500  # over a chunk's weight on its own
@@ -104,9 +106,7 @@ async def test_appends_in_batches_cut_the_chunks_of_the_whole_timeline(api, db):
     # A snapshot carries the room's values, in timeline order.
     accepted = await api.snapshot(room)
     assert accepted.status_code == 202, accepted.text
-    stored = await db.fetchval(
-        "SELECT body_gzip FROM payloads WHERE content_hash = $1", accepted.json()["content_hash"]
-    )
+    stored = await manifests.payload_gzip(db, accepted.json()["content_hash"])
     frozen = json.loads(gzip.decompress(stored))["messages"]
     assert [(m["ordinal"], m["chunk"], m["body"]) for m in frozen] == [
         (r["ordinal"], r["chunk"], r["body"]) for r in rows
@@ -148,3 +148,12 @@ async def test_concurrent_appends_to_one_room_get_dense_unique_ordinals(api, db)
     # Later ordinals are never stamped earlier: a scope in time is a run of ordinals.
     stamps = [r["created_at"] for r in rows]
     assert stamps == sorted(stamps)
+
+
+async def test_appends_seal_each_chunk_they_close_and_only_those(api, db):
+    room = await api.room()
+    bodies = [f"m {i}" for i in range(60)] + TRICKY + [f"n {i}" for i in range(70)]
+    for start in range(0, len(bodies), 7):  # batches that close chunks now and then
+        await _post(api, room, bodies[start : start + 7])
+        await assert_sealed(db, room)  # after each append, in its own transaction
+    assert await assert_sealed(db, room) >= 4

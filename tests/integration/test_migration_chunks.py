@@ -12,6 +12,7 @@ from snapshot_shared.chunking import OpenChunk, append, cut
 from snapshot_shared.limits import MESSAGE_BYTES, message_weight
 from support.api import running_api, settings_for
 from support.old_schema import insert_messages, insert_room, migrate_until
+from support.sealed import assert_sealed
 from support.services import PG_BASE, drop_database, unique
 
 HEAVY = ("sixteen " * 2048)[:MESSAGE_BYTES]
@@ -74,7 +75,11 @@ async def test_the_backfill_cuts_each_room_as_the_python_rule_does(
 ):
     dsn = old_database
     rooms = await _fill(dsn)
-    assert await migrate_until(dsn, 10_000) == ["0009_message_chunks", "0010_task_pieces"]
+    assert await migrate_until(dsn, 10_000) == [
+        "0009_message_chunks",
+        "0010_task_pieces",
+        "0011_sealed_chunks",
+    ]
     conn = await asyncpg.connect(dsn)
     try:
         for room, bodies in rooms.values():
@@ -109,3 +114,16 @@ async def test_the_backfill_cuts_each_room_as_the_python_rule_does(
                 assert await _state(conn, room) == (len(bodies), append(OpenChunk(), weights)[1])
     finally:
         await conn.close()
+
+
+async def test_the_migration_seals_every_closed_chunk_of_every_room(old_database):
+    dsn = old_database
+    rooms = await _fill(dsn)
+    await migrate_until(dsn, 10_000)
+    conn = await asyncpg.connect(dsn)
+    try:
+        sealed = {name: await assert_sealed(conn, room) for name, (room, _b) in rooms.items()}
+    finally:
+        await conn.close()
+    # Busy has >= 10 chunks (all but its open one sealed); Quiet's one chunk is still open.
+    assert sealed["busy"] >= 9 and sealed["quiet"] == 0 and sealed["empty"] == 0

@@ -1,8 +1,10 @@
-"""Snapshots made before message ordinals (issue 11, "Compatibility"): a database filled by the
-release of migration 0008, its snapshots rendered by a real renderer, then migrated to the head.
-Old snapshots stay listed and downloadable with the same bytes and ETag; one whose PDF left the
-store is rendered again from its stored payload (which has no ordinals) to the same bytes; a
-new snapshot of the same room carries the room's ordinals and chunks."""
+"""Snapshots made before message ordinals (issue 11, "Compatibility") and before sealed chunks
+(issue 12): a database filled by the release of migration 0008, its snapshots rendered by a
+real renderer, then migrated to the head. The migration seals the room's closed chunks. Old
+snapshots stay listed and downloadable with the same bytes and ETag; one whose PDF left the
+store is rendered again from its stored payload (which has no ordinals; hash version 1) to the
+same bytes; a new snapshot of the same room (hash version 2, from the sealed chunks) carries
+the room's ordinals and chunks and renders to the same text and pages as the old one."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from renderer_fixtures import EventCollector, QueueReader, declared_channel, publish_job
+from snapshot_api.db import manifests
 from snapshot_api.db.migrate import migrate
 from snapshot_api.schemas import SnapshotOptions
 from snapshot_renderer.service import RendererService
@@ -33,10 +36,14 @@ from support.old_schema import (
     migrate_until,
 )
 from support.pdf import pdf_text
+from support.sealed import assert_sealed
 from support.services import AMQP_URL, PG_BASE, drop_database, unique
 from support.waiting import until
 
-BODIES = ["Kick-off at nine", "Budget approved", "Ship it on Friday", "Retro next week"]
+# 120 messages: the migrations cut them into chunks 0 and 1 (sealed by 0011) and 2 (open).
+BODIES = ["Kick-off at nine", "Budget approved", "Ship it on Friday", "Retro next week"] + [
+    f'Note {i}: <b>not bold</b> "quoted" \\ tab\there é 中文 😀' for i in range(116)
+]
 
 
 @pytest.fixture
@@ -128,7 +135,11 @@ async def test_old_snapshots_survive_the_migration_and_new_ones_carry_ordinals(
             for sid, row in old.items()
         }
 
-        assert await migrate(dsn) == ["0009_message_chunks", "0010_task_pieces"]
+        assert await migrate(dsn) == [
+            "0009_message_chunks",
+            "0010_task_pieces",
+            "0011_sealed_chunks",
+        ]
         async with (
             running_api(settings_for(dsn, queue_prefix, store_dir)) as api,
             RendererService(renderer_settings(queue_prefix, store_dir)),
@@ -161,12 +172,11 @@ async def test_old_snapshots_survive_the_migration_and_new_ones_carry_ordinals(
             # A new snapshot of the room: the same payload plus the room's ordinals and chunks.
             new = await api.snapshot(room)
             assert new.status_code == 202, new.text
-            stored = await conn.fetchval(
-                "SELECT body_gzip FROM payloads WHERE content_hash = $1", new.json()["content_hash"]
-            )
+            assert await assert_sealed(conn, room) == 2  # sealed by the migration
+            stored = await manifests.payload_gzip(conn, new.json()["content_hash"])
             frozen = json.loads(gzip.decompress(stored))
             assert [(m["ordinal"], m["chunk"]) for m in frozen["messages"]] == [
-                (i, 0) for i in range(len(BODIES))
+                (i, i // 50) for i in range(len(BODIES))
             ]
             for m in frozen["messages"]:
                 del m["ordinal"], m["chunk"]
@@ -175,7 +185,8 @@ async def test_old_snapshots_survive_the_migration_and_new_ones_carry_ordinals(
                 lambda: rendered_again(api, new.json()["snapshot_id"], ""), 120, "the new snapshot"
             )
             r = await download(api, new.json()["snapshot_id"])
-            text, _pages = pdf_text(r.content)
-            assert all(body in text for body in BODIES)
+            text, pages = pdf_text(r.content)
+            assert (text, pages) == pdf_text(pdfs[kept["snapshot_id"]])  # the same content
+            assert all(body in text for body in BODIES[:4])
     finally:
         await conn.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from snapshot_api.db.chunks import seal_closed
+from snapshot_api.messaging.job_bodies import body_of
 from snapshot_renderer.settings import Settings as RendererSettings
 from snapshot_shared import limits
 from snapshot_shared.chunking import OpenChunk, append
@@ -45,6 +47,7 @@ async def test_a_room_of_100000_messages_is_accepted_and_one_more_is_413(api, db
     bodies = [f"message {i}" for i in range(limits.SNAPSHOT_MESSAGES)]
     chunks, end = append(OpenChunk(), [limits.message_weight(b) for b in bodies])
     await db.execute(FILL, uuid.UUID(room), bodies, chunks, end.index, end.messages, end.weight)
+    await seal_closed(db, uuid.UUID(room), 0, 0, end.index)  # as the appends would have
 
     accepted = await api.snapshot(room)
     assert accepted.status_code == 202, accepted.text
@@ -54,14 +57,12 @@ async def test_a_room_of_100000_messages_is_accepted_and_one_more_is_413(api, db
     )
     # What the API wrote is a job a renderer with its default settings takes.
     row = await db.fetchrow(
-        "SELECT o.body, o.content_encoding FROM outbox o JOIN tasks t ON t.id = o.task_id"
-        " WHERE t.snapshot_id = $1",
+        "SELECT o.* FROM outbox o JOIN tasks t ON t.id = o.task_id WHERE t.snapshot_id = $1",
         snapshot_id,
     )
+    body, encoding = await body_of(db, row, api.settings.gzip_threshold_bytes)  # the relay's
     renderer = RendererSettings()
-    job = decode_job(
-        row["body"], row["content_encoding"], renderer.max_job_bytes, renderer.snapshot_limits
-    )
+    job = decode_job(body, encoding, renderer.max_job_bytes, renderer.snapshot_limits)
     messages = job.payload["messages"]
     assert [m["ordinal"] for m in messages] == list(range(limits.SNAPSHOT_MESSAGES))
     assert [m["chunk"] for m in messages] == chunks

@@ -22,7 +22,7 @@ import time
 
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, PublishError
-from snapshot_shared.hashing import content_hash
+from snapshot_shared.hashing import payload_content_hash
 from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.logging import bound
 from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job
@@ -52,10 +52,11 @@ def _decode_and_hash(
     body: bytes, encoding: str | None, max_bytes: int, snapshot_limits: SnapshotLimits | None
 ) -> tuple[RenderJob, str]:
     """The job (refused when over ``snapshot_limits``), and the content hash of what it
-    actually carries."""
+    actually carries, by the job's formula (``hash_version``)."""
     job = decode_job(body, encoding, max_bytes, snapshot_limits)
     try:
-        return job, content_hash(job.payload, job.options, job.template)
+        actual = payload_content_hash(job.payload, job.options, job.template, job.hash_version)
+        return job, actual
     except (TypeError, ValueError) as exc:  # e.g. NaN in the payload: not canonical JSON
         raise MessageDecodeError(f"payload is not canonical JSON: {exc}") from exc
 

@@ -56,7 +56,11 @@ class Renderer(Protocol):
     """What the coordinator needs of the worker pool (``render.pool.RenderPool``)."""
 
     async def render(
-        self, payload: dict[str, Any], options: dict[str, Any], template: str
+        self,
+        payload: dict[str, Any],
+        options: dict[str, Any],
+        template: str,
+        hash_version: int = 1,
     ) -> RenderResult: ...
 
 
@@ -205,7 +209,9 @@ class RenderCoordinator:
         """Render ``job``'s document in one worker, in a fair turn of its user's."""
 
         async def produce(start: Start) -> tuple[CachedPdf, float]:
-            render = lambda: self._pool.render(job.payload, job.options, job.template)  # noqa: E731
+            render = lambda: self._pool.render(  # noqa: E731
+                job.payload, job.options, job.template, job.hash_version
+            )
             result = await self.in_turn(user_of(job), start, render)
             metrics.RENDER_SECONDS.observe(result.seconds)
             metrics.PDF_BYTES.observe(len(result.pdf))

@@ -19,8 +19,9 @@ from uuid import UUID
 import asyncpg
 
 INSERT = """
-INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by,
+                    manifest)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
 """
 # One relay at a time decides what to publish (held until its transaction ends).
 TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtextextended('outbox-relay', 0))"
@@ -59,6 +60,7 @@ WITH RECURSIVE users AS (
    ORDER BY id LIMIT $1)
 )
 SELECT o.id, o.task_id, o.routing_key, o.body, o.content_encoding, o.request_id, o.attempts,
+       o.manifest,
        t.status IN ('completed', 'failed') AS finished
 FROM outbox o JOIN tasks t ON t.id = o.task_id
 WHERE o.id = ANY (ARRAY(SELECT id FROM allowed))  -- primary-key probes, not a scan of all
@@ -110,11 +112,13 @@ async def insert(
     content_encoding: str | None,
     request_id: str | None,
     requested_by: str | None,
+    manifest: str | None = None,
 ) -> int:
-    """Add a row; ``requested_by`` None: not limited per user."""
+    """Add a row; ``requested_by`` None: not limited per user; ``manifest``: ``body`` is the
+    job's envelope, the relay splices that manifest's payload in."""
     return int(
         await conn.fetchval(
-            INSERT, task_id, routing_key, body, content_encoding, request_id, requested_by
+            INSERT, task_id, routing_key, body, content_encoding, request_id, requested_by, manifest
         )
     )
 

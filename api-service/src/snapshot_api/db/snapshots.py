@@ -9,52 +9,71 @@ from uuid import UUID
 import asyncpg
 
 from snapshot_api.db import rate_limits
+from snapshot_api.db.manifests import Manifest
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
-# A new snapshot with its payload, task, outbox row and audit entry: one statement, so one
-# round trip and atomic without BEGIN/COMMIT. Foreign keys between the sibling inserts are
-# checked at the end of the statement, when all of them are in place. The outbox row counts
+# A new snapshot with its manifest (stored once per content hash) and the fragments it froze
+# (once per digest), its task, outbox row and audit entry: one statement, so one round trip
+# and atomic without BEGIN/COMMIT. Foreign keys between the sibling inserts are checked at the
+# end of the statement, when all of them are in place. The outbox row holds the job's envelope
+# and names the manifest: the relay builds the body (messaging/job_bodies.py). It counts
 # against its user's fair share of renders (README: Fair rendering) unless the content has a
 # completed snapshot already: then it is most likely a cache hit, and goes out at once.
 _OUTBOX_USER = """CASE WHEN EXISTS (SELECT 1 FROM snapshots WHERE content_hash = $7
                            AND status = 'completed') THEN NULL ELSE $3 END"""
-CREATE = f"""
-WITH payload AS (
-  INSERT INTO payloads (content_hash, body_gzip, bytes) VALUES ($7, $11, $12)
+
+
+def _manifest_ctes(first: int, admitted: str = "") -> str:
+    """The fragment and manifest inserts; their parameters: $11 fragment digests, $12 their
+    gzip, then from ``first``: fragment bytes, before, after, lead, run_from, run_to, trail,
+    payload bytes (``manifest_args``)."""
+    sizes, before, after, lead, run_from, run_to, trail, total = (f"${first + i}" for i in range(8))
+    where = f"WHERE EXISTS (SELECT 1 FROM {admitted})" if admitted else ""
+    return f"""fragment AS (
+  INSERT INTO fragments (digest, body_gzip, bytes)
+  SELECT d, g, b FROM unnest($11::bytea[], $12::bytea[], {sizes}::int[]) AS f(d, g, b) {where}
+  ON CONFLICT (digest) DO NOTHING
+), manifest AS (
+  INSERT INTO manifests (content_hash, room_id, before, after, lead, run_from, run_to, trail,
+                         bytes)
+  SELECT $7, $2, {before}, {after}, {lead}, {run_from}, {run_to}, {trail}, {total} {where}
   ON CONFLICT (content_hash) DO NOTHING
-), snapshot AS (
+)"""
+
+
+CREATE = f"""
+WITH {_manifest_ctes(22)}, snapshot AS (
   INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
                          message_count, idempotency_key, request_hash, callback_url)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $21)
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($13, $1, $14, $15)
 ), job AS (
-  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
-  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER}
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by,
+                      manifest)
+  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER}, $7
 )
 INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
 VALUES ($3, 'snapshot.create', $2, $1, 'accepted', $19, $20)
 """
 # The same, with the caller's rate limit check ($21-$26, db/rate_limits.py; the callback URL
-# moves to $27) in the statement:
+# moves to $27, the manifest to $28-) in the statement:
 # it writes only when the check admits it (or the user is not limited), and answers the
 # check's outcome; still one round trip, and a refusal writes nothing.
 CREATE_LIMITED = f"""
 WITH {rate_limits.take_ctes(21)}, admitted AS (
   SELECT 1 FROM taken UNION ALL SELECT 1 FROM policy WHERE quota IS NULL
-), payload AS (
-  INSERT INTO payloads (content_hash, body_gzip, bytes) SELECT $7, $11, $12 FROM admitted
-  ON CONFLICT (content_hash) DO NOTHING
-), snapshot AS (
+), {_manifest_ctes(28, "admitted")}, snapshot AS (
   INSERT INTO snapshots (id, room_id, requested_by, scope, options, template, content_hash,
                          message_count, idempotency_key, request_hash, callback_url)
   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $27 FROM admitted
 ), task AS (
   INSERT INTO tasks (id, snapshot_id, created_at, deadline) SELECT $13, $1, $14, $15 FROM admitted
 ), job AS (
-  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
-  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER} FROM admitted
+  INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by,
+                      manifest)
+  SELECT $13, $16, $17, $18, $19, {_OUTBOX_USER}, $7 FROM admitted
 ), audited AS (
   INSERT INTO audit (actor, action, room_id, snapshot_id, outcome, request_id, client_addr)
   SELECT $3, 'snapshot.create', $2, $1, 'accepted', $19, $20 FROM admitted
@@ -97,15 +116,15 @@ WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'rendering')
 async def create(
     conn: Conn,
     snapshot: dict[str, Any],
-    payload_gzip: bytes,
-    payload_bytes: int,
+    manifest: Manifest,
     job: dict[str, Any],
     client_addr: str | None,
     check: rate_limits.TakeArgs | None = None,
 ) -> asyncpg.Record | None:
-    """Insert the snapshot (``snapshot``: the columns of ``snapshots``), its payload unless
-    stored already, its task and outbox row (``job``) and the ``snapshot.create`` audit entry.
-    With a rate limit ``check``, only if it admits; returns its outcome (``db.rate_limits``)."""
+    """Insert the snapshot (``snapshot``: the columns of ``snapshots``), its manifest and
+    fragments unless stored already, its task and outbox row (``job``) and the
+    ``snapshot.create`` audit entry. With a rate limit ``check``, only if it admits; returns
+    its outcome (``db.rate_limits``)."""
     values = (
         snapshot["id"],
         snapshot["room_id"],
@@ -117,8 +136,8 @@ async def create(
         snapshot["message_count"],
         snapshot["idempotency_key"],
         snapshot["request_hash"],
-        payload_gzip,
-        payload_bytes,
+        [f.digest for f in manifest.fragments],
+        [f.gzip() for f in manifest.fragments],
         job["task_id"],
         job["created_at"],
         job["deadline"],
@@ -128,11 +147,22 @@ async def create(
         job["request_id"],
         client_addr,
     )
+    run_from, run_to = manifest.run or (None, None)
+    stored = (
+        [len(f.data) for f in manifest.fragments],
+        manifest.before,
+        manifest.after,
+        manifest.lead,
+        run_from,
+        run_to,
+        manifest.trail,
+        manifest.bytes,
+    )
     callback_url = snapshot.get("callback_url")
     if check is None:
-        await conn.execute(CREATE, *values, callback_url)
+        await conn.execute(CREATE, *values, callback_url, *stored)
         return None
-    return await conn.fetchrow(CREATE_LIMITED, *values, *check, callback_url)
+    return await conn.fetchrow(CREATE_LIMITED, *values, *check, callback_url, *stored)
 
 
 async def get(conn: Conn, snapshot_id: UUID) -> asyncpg.Record | None:

@@ -3,6 +3,7 @@
 A post appends to the room's timeline: under the room's timeline lock (``db.messages``) each
 message gets the next ordinal and its chunk (``snapshot_shared.chunking``, from the weights
 ``snapshot_shared.limits.message_weight`` gives, equal to the stored ``messages.weight``).
+The chunks an append closes are sealed in its transaction (``db.chunks``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from snapshot_shared import chunking
 from snapshot_shared.limits import message_weight
 
 from snapshot_api.auth import User
-from snapshot_api.db import messages, rooms
+from snapshot_api.db import chunks, messages, rooms
 from snapshot_api.errors import NotFound
 from snapshot_api.pagination import decode_position, encode_cursor
 from snapshot_api.schemas import MessageBatch, MessageIn
@@ -47,7 +48,20 @@ async def post(
             after,
         )
         created = await messages.append(conn, room_id, timeline, new)
+        # The chunks this append closed are sealed now, under the same lock (db/chunks.py).
+        await seal(conn, room_id, timeline, after)
     return [_message(r) for r in created]
+
+
+async def seal(
+    conn: asyncpg.Connection, room_id: UUID, before: messages.Timeline, after: chunking.OpenChunk
+) -> int:
+    """Seal every chunk from the room's open one before the append up to (not including) its
+    open one after it."""
+    first_ordinal = before.next_ordinal - before.open_chunk.messages
+    return await chunks.seal_closed(
+        conn, room_id, first_ordinal, before.open_chunk.index, after.index
+    )
 
 
 async def page(

@@ -1,24 +1,24 @@
-"""Snapshot creation: freeze the room in scope, hash it, persist everything in one statement."""
+"""Snapshot creation: freeze the room in scope as a manifest of sealed chunks, hash it,
+persist everything in one statement."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from snapshot_shared.hashing import canonical_json, content_hash_canonical, sha256_hex
+from snapshot_shared.hashing import canonical_json, iso_utc, sha256_hex
 from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.messages import DEFAULT_TEMPLATE
 
 from snapshot_api.db import freeze as freeze_db
 from snapshot_api.db import snapshots
+from snapshot_api.db.manifests import Manifest
 from snapshot_api.errors import Forbidden, IdempotencyMismatch, NotFound, SnapshotTooLarge
 from snapshot_api.schemas import SnapshotRequest
-from snapshot_api.services import render_jobs, webhooks
+from snapshot_api.services import manifests, render_jobs, webhooks
 from snapshot_api.services.access import ROLE_RANK, Actor, require_role
 from snapshot_api.services.rate_limits import Quota
 from snapshot_api.settings import Settings
@@ -44,8 +44,9 @@ async def create(
     idempotency_key: str | None,
     quota: Quota,
 ) -> Created:
-    """Freeze the room (one read), then persist snapshot + payload + task + outbox row + audit
-    entry in one atomic statement. Two round trips on the usual path, no BEGIN/COMMIT; the
+    """Freeze the room (``freeze``: three reads, none of a sealed chunk's messages), then
+    persist snapshot + manifest + frozen fragments + task + outbox row (the job's envelope)
+    + audit entry in one atomic statement. No BEGIN/COMMIT; the
     rate limit check is part of that statement (a refusal writes nothing, a failed write
     spends nothing), and an Idempotency-Key replay is answered before any check."""
     request_hash = sha256_hex(canonical_json(_request_doc(room_id, request)))
@@ -91,21 +92,19 @@ async def _create(
     callback_url = None
     if request.callback_url is not None:
         callback_url = await webhooks.check_callback(conn, settings, actor, request.callback_url)
-    payload, count = await freeze(conn, actor, room_id, request, settings.snapshot_limits)
-    canonical = canonical_json(payload)
     options = request.options.model_dump(mode="json")
-    digest = content_hash_canonical(canonical, options, DEFAULT_TEMPLATE)
+    manifest, count = await freeze(
+        conn, actor, room_id, request, settings.snapshot_limits, options, DEFAULT_TEMPLATE
+    )
+    digest = manifest.content_hash
     snapshot_id = uuid.uuid4()
-    canonical_gzip = gzip.compress(canonical, 1, mtime=0)  # stored, and reused in the job
-    job = render_jobs.build(
+    job = render_jobs.build_envelope(
         settings,
         snapshot_id,
         digest,
         options,
         DEFAULT_TEMPLATE,
-        canonical,
         actor.request_id,
-        payload_gzip=canonical_gzip,
         requested_by=actor.user.id,
     )
     record = {
@@ -122,9 +121,7 @@ async def _create(
         "callback_url": callback_url,
     }
     check = quota.args() if quota.active else None
-    outcome = await snapshots.create(
-        conn, record, canonical_gzip, len(canonical), job, actor.client_addr, check
-    )
+    outcome = await snapshots.create(conn, record, manifest, job, actor.client_addr, check)
     if outcome is not None:
         await quota.settle(conn, outcome)  # 429 when refused: the statement wrote nothing
     return Created(snapshot_id, job["task_id"], digest, "queued", reused=False)
@@ -136,12 +133,16 @@ async def freeze(
     room_id: UUID,
     request: SnapshotRequest,
     limits: SnapshotLimits,
-) -> tuple[dict[str, Any], int]:
-    """The room's data within scope, as canonical-ready JSON (timestamps as UTC ``Z``), after
-    checking that the caller may create snapshots in the room (404 / 403 otherwise) and that
-    the scope is within ``limits`` (413, decided before any message body is read)."""
+    options: dict[str, Any],
+    template: str,
+) -> tuple[Manifest, int]:
+    """The manifest of the room's data within scope and its message count, after checking
+    that the caller may create snapshots in the room (404 / 403 otherwise) and that the scope
+    is within ``limits`` (413, decided from the chunk records before any message is read).
+    A constant number of statements whatever the room (``db/freeze.py``)."""
     scope = request.scope
-    row = await freeze_db.read(
+    scoped = scope.from_ is not None or scope.to is not None
+    row = await freeze_db.meta(
         conn,
         room_id,
         actor.user.id,
@@ -150,47 +151,66 @@ async def freeze(
         messages="messages" in scope.sections,
         since=scope.from_,
         until=scope.to,
-        max_messages=limits.messages,
-        max_members=limits.members,
-        max_weight=limits.weight,
     )
     if row is None or (row["role"] is None and not actor.user.is_admin):
         raise NotFound("Room not found")
     role = row["role"] or "owner"  # an admin acts as an owner everywhere
     if ROLE_RANK[role] < ROLE_RANK["editor"]:
         raise Forbidden(f"This needs the editor role or higher; you are {role}")
-    _check_size(row, limits)
-    members = json.loads(row["members"]) if row["members"] is not None else []
-    messages = freeze_db.messages_of(row["messages"])
-    payload: dict[str, Any] = {
-        "room": {"id": row["id"], "name": row["name"], "created_at": row["created_at"]},
+    sizes = manifests.sizes(row, scoped)
+    _check_size(sizes.messages, sizes.weight, row["member_count"], limits)
+    members: list[dict[str, Any]] = []
+    if row["read_members"]:
+        members = [_member(m) for m in await freeze_db.member_rows(conn, room_id)]
+        _check_size(0, 0, len(members), limits)  # joined since the count
+    rows = await freeze_db.message_rows(
+        conn,
+        room_id,
+        (row["range_lo"], row["range_hi"]),
+        scope.from_,
+        scope.to,
+        row["next_ordinal"],
+    )
+    head: dict[str, Any] = {
+        "room": {
+            "id": str(row["id"]),
+            "name": row["name"],
+            "created_at": iso_utc(row["created_at"]),
+        },
         "sections": [s for s in ("members", "messages") if s in scope.sections],
         "members": members,
-        "messages": messages,
-        "as_of": messages[-1]["created_at"] if messages else None,
     }
-    return payload, len(messages)
+    return manifests.build(row, scoped, head, rows, options, template), sizes.messages
 
 
-def _check_size(row: asyncpg.Record, limits: SnapshotLimits) -> None:
+def _member(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "user_id": row["user_id"],
+        "display_name": row["display_name"],
+        "role": row["role"],
+        "joined_at": iso_utc(row["joined_at"]),
+    }
+
+
+def _check_size(messages: int, weight: int, members: int, limits: SnapshotLimits) -> None:
     narrow = "; narrow scope.from/scope.to"
-    if row["message_count"] > limits.messages:
+    if messages > limits.messages:
         raise SnapshotTooLarge(
             f"The scope holds more than {limits.messages} messages, the limit per snapshot"
             + narrow,
             limit=limits.messages,
         )
-    if row["message_weight"] > limits.weight:
+    if weight > limits.weight:
         raise SnapshotTooLarge(
-            f"The scope's messages weigh {row['message_weight']} (bytes + 100 per line break"
+            f"The scope's messages weigh {weight} (bytes + 100 per line break"
             f" + 400 per emoji + 400 per message); the limit per snapshot is {limits.weight}"
             + narrow,
             limit=limits.weight,
-            weight=row["message_weight"],
+            weight=weight,
         )
-    if row["member_count"] > limits.members:
+    if members > limits.members:
         raise SnapshotTooLarge(
-            f"The room has {row['member_count']} members; a snapshot of its members may hold"
+            f"The room has {members} members; a snapshot of its members may hold"
             f" {limits.members}: leave out scope.sections 'members'",
             limit=limits.members,
         )

@@ -110,10 +110,16 @@ class RenderPool:
                 await asyncio.gather(*self._starting)
 
     async def render(
-        self, payload: dict[str, Any], options: dict[str, Any], template: str
+        self,
+        payload: dict[str, Any],
+        options: dict[str, Any],
+        template: str,
+        hash_version: int = 1,
     ) -> RenderResult:
-        """Render in a worker within the time and memory budgets."""
-        result: RenderResult = await self._call(("render", payload, options, template))
+        """Render in a worker within the time and memory budgets (``hash_version``: the
+        formula of the content hash the PDF's identifier carries)."""
+        request = ("render", payload, options, template, hash_version)
+        result: RenderResult = await self._call(request)
         if result.refused_fetches:
             metrics.FETCHES_REFUSED.inc(result.refused_fetches)
         return result
