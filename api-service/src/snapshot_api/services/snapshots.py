@@ -16,13 +16,20 @@ from snapshot_shared.messages import DEFAULT_TEMPLATE
 from snapshot_api.db import freeze as freeze_db
 from snapshot_api.db import snapshots
 from snapshot_api.db.manifests import Manifest
-from snapshot_api.errors import Forbidden, IdempotencyMismatch, NotFound, SnapshotTooLarge
+from snapshot_api.errors import IdempotencyMismatch, NotFound, SnapshotTooLarge
 from snapshot_api.schemas import SnapshotRequest
 from snapshot_api.services import manifests, render_jobs, webhooks
-from snapshot_api.services.access import ROLE_RANK, Actor, require_role
+from snapshot_api.services.access import (
+    ADMIN_ACTS_AS,
+    Actor,
+    check_rank,
+    require_role,
+    roles_at_least,
+)
 from snapshot_api.services.rate_limits import Quota
 from snapshot_api.settings import Settings
 
+CREATE_ROLE = "editor"  # who may create a snapshot of a room
 MAX_ATTEMPTS = 3  # a concurrent create with the same Idempotency-Key is retried as a replay
 
 
@@ -77,7 +84,7 @@ async def _create(
     if idempotency_key is not None:
         existing = await snapshots.by_idempotency_key(conn, actor.user.id, idempotency_key)
         if existing is not None:
-            await require_role(conn, room_id, actor.user, "editor")
+            await require_role(conn, room_id, actor.user, CREATE_ROLE)
             if existing["request_hash"] != request_hash:
                 raise IdempotencyMismatch(
                     "This Idempotency-Key was used with a different request body"
@@ -147,6 +154,7 @@ async def freeze(
         room_id,
         actor.user.id,
         is_admin=actor.user.is_admin,
+        readers=roles_at_least(CREATE_ROLE),
         members="members" in scope.sections,
         messages="messages" in scope.sections,
         since=scope.from_,
@@ -154,9 +162,7 @@ async def freeze(
     )
     if row is None or (row["role"] is None and not actor.user.is_admin):
         raise NotFound("Room not found")
-    role = row["role"] or "owner"  # an admin acts as an owner everywhere
-    if ROLE_RANK[role] < ROLE_RANK["editor"]:
-        raise Forbidden(f"This needs the editor role or higher; you are {role}")
+    check_rank(row["role"] or ADMIN_ACTS_AS, CREATE_ROLE)
     sizes = manifests.sizes(row, scoped)
     _check_size(sizes.messages, sizes.weight, row["member_count"], limits)
     members: list[dict[str, Any]] = []
