@@ -114,24 +114,25 @@ async def _create(
         actor.request_id,
         requested_by=actor.user.id,
     )
-    record = {
-        "id": snapshot_id,
-        "room_id": room_id,
-        "requested_by": actor.user.id,
-        "scope": request.scope.model_dump(mode="json", by_alias=True),
-        "options": options,
-        "template": DEFAULT_TEMPLATE,
-        "content_hash": digest,
-        "message_count": count,
-        "idempotency_key": idempotency_key,
-        "request_hash": request_hash,
-        "callback_url": callback_url,
-    }
+    record = snapshots.NewSnapshot(
+        id=snapshot_id,
+        room_id=room_id,
+        requested_by=actor.user.id,
+        scope=request.scope.model_dump(mode="json", by_alias=True),
+        options=options,
+        template=DEFAULT_TEMPLATE,
+        content_hash=digest,
+        message_count=count,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        callback_url=callback_url,
+    )
     check = quota.args() if quota.active else None
-    outcome = await snapshots.create(conn, record, manifest, job, actor.client_addr, check)
+    params = snapshots.CreateParams.of(record, manifest, job, actor.client_addr)
+    outcome = await snapshots.create(conn, params, check)
     if outcome is not None:
         await quota.settle(conn, outcome)  # 429 when refused: the statement wrote nothing
-    return Created(snapshot_id, job["task_id"], digest, "queued", reused=False)
+    return Created(snapshot_id, job.task_id, digest, "queued", reused=False)
 
 
 async def freeze(
