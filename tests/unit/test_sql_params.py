@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from snapshot_api.db import params, snapshots
+from snapshot_api.db import params, snapshots, tasks
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,8 @@ def test_create_uses_every_parameter_of_its_record_once_in_order() -> None:
     assert _positions(snapshots.CREATE) == set(range(1, count + 1))
     # the rate limit check's six parameters follow the record's
     assert _positions(snapshots.CREATE_LIMITED) == set(range(1, count + 7))
+
+
+def test_apply_event_uses_every_parameter_of_its_record() -> None:
+    count = len(fields(tasks.TaskEvent))
+    assert _positions(tasks.APPLY_EVENT) == set(range(1, count + 1))
