@@ -91,7 +91,8 @@ def _literal(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, list):
-        return "'{" + ",".join(str(int(v)) for v in value) + "}'"
+        items = (f'"{v}"' if isinstance(v, str) else str(int(v)) for v in value)
+        return "'{" + ",".join(items) + "}'"
     text = value.isoformat() if isinstance(value, dt.datetime) else str(value)
     return "'" + text.replace("'", "''") + "'"
 

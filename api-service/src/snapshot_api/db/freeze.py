@@ -38,8 +38,8 @@ META = f"""
 WITH room AS (
   SELECT r.id, r.name, r.created_at, m.role, r.next_ordinal, r.chunk_index, r.chunk_messages,
          r.chunk_weight,
-         $4 AND (m.role IN ('editor', 'owner') OR $3) AS read_members,
-         $5 AND (m.role IN ('editor', 'owner') OR $3) AS read_messages
+         $4 AND (m.role = ANY($9::text[]) OR $3) AS read_members,
+         $5 AND (m.role = ANY($9::text[]) OR $3) AS read_messages
   FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
   WHERE r.id = $1
 ), last AS (
@@ -110,16 +110,18 @@ async def meta(
     user_id: str,
     *,
     is_admin: bool,
+    readers: Sequence[str],
     members: bool,
     messages: bool,
     since: dt.datetime | None,
     until: dt.datetime | None,
 ) -> asyncpg.Record | None:
     """The room row with the caller's ``role``, ``member_count`` and the scope's sealed
-    chunks and edge sizes (module docstring); None when the room does not exist."""
+    chunks and edge sizes (module docstring); None when the room does not exist. Room data
+    is read only for a caller whose role is in ``readers`` (or an administrator)."""
     scoped = since is not None or until is not None
     return await conn.fetchrow(
-        META, room_id, user_id, is_admin, members, messages, since, until, scoped
+        META, room_id, user_id, is_admin, members, messages, since, until, scoped, list(readers)
     )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
+
+from snapshot_api.db import params
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -39,17 +42,52 @@ UPDATE tasks t SET status = 'failed', phase = 'deadline_exceeded', error_code = 
 FROM expired WHERE t.id = expired.id
 RETURNING t.id, t.snapshot_id, t.created_at, t.completed_at
 """
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A renderer status event as ``APPLY_EVENT``'s parameters: the task's new ``status``,
+    what it records, and the snapshot's artifact or error (``snapshot_error_*``: the
+    snapshot's error should the task fail or complete without an artifact)."""
+
+    task_id: UUID
+    snapshot_id: UUID
+    status: str
+    progress: int
+    phase: str
+    cache: str | None
+    attempts: int
+    renderer_id: str | None
+    render_ms: float | None
+    error_code: str | None
+    error_message: str | None
+    at: dt.datetime
+    artifact_key: str | None
+    artifact_bytes: int | None
+    artifact_pages: int | None
+    pdf_sha256: str | None
+    snapshot_error_code: str
+    snapshot_error_message: str
+    pieces_done: int | None
+    pieces_total: int | None
+
+
+E = params.slots(TaskEvent)
 # A renderer status event, applied in one statement (so one round trip, atomic without
 # BEGIN/COMMIT): the task row is locked, changed only forward (never out of a terminal state,
 # never back in progress or in pieces done), and its snapshot follows: rendering, completed
 # with its artifact, or failed unless it already has a PDF (a re-render may fail alone).
 # While rendering, an event that moves neither the progress nor the piece counts is stale.
 # A completed task has all its pieces done.
-_PIECES_DONE = """CASE WHEN $3 = 'completed' THEN COALESCE($20::int, t.pieces_total)
-  ELSE LEAST(GREATEST(t.pieces_done, $19::int), COALESCE($20::int, t.pieces_total)) END"""
-_NOTHING_NEW = """$3 = 'rendering' AND cur.status = 'rendering' AND $4::int <= cur.progress
-       AND COALESCE($19::int <= cur.pieces_done, $19::int IS NULL)
-       AND ($20::int IS NULL OR $20::int IS NOT DISTINCT FROM cur.pieces_total)"""
+_PIECES_DONE = f"""CASE WHEN {E.status} = 'completed'
+    THEN COALESCE({E.pieces_total}::int, t.pieces_total)
+  ELSE LEAST(GREATEST(t.pieces_done, {E.pieces_done}::int),
+             COALESCE({E.pieces_total}::int, t.pieces_total)) END"""
+_NOTHING_NEW = f"""{E.status} = 'rendering' AND cur.status = 'rendering'
+       AND {E.progress}::int <= cur.progress
+       AND COALESCE({E.pieces_done}::int <= cur.pieces_done, {E.pieces_done}::int IS NULL)
+       AND ({E.pieces_total}::int IS NULL
+            OR {E.pieces_total}::int IS NOT DISTINCT FROM cur.pieces_total)"""
 APPLY_EVENT = f"""
 WITH cur AS (
   SELECT id, snapshot_id, status, progress, pieces_done, pieces_total, created_at
@@ -97,34 +135,10 @@ async def get_with_room(conn: Conn, task_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(GET_WITH_ROOM, task_id)
 
 
-async def apply_event(
-    conn: Conn, task_id: UUID, snapshot_id: UUID, status: str, **v: Any
-) -> asyncpg.Record:
+async def apply_event(conn: Conn, event: TaskEvent) -> asyncpg.Record:
     """Apply one event (see ``APPLY_EVENT``): ``found`` is false for an unknown task,
     ``created_at`` (the task's) is NULL when the event was stale or a duplicate."""
-    row: asyncpg.Record = await conn.fetchrow(
-        APPLY_EVENT,
-        task_id,
-        snapshot_id,
-        status,
-        v["progress"],
-        v["phase"],
-        v.get("cache"),
-        v.get("attempts") or 0,
-        v.get("renderer_id"),
-        v.get("render_ms"),
-        v.get("error_code"),
-        v.get("error_message"),
-        v["at"],
-        v.get("artifact_key"),
-        v.get("artifact_bytes"),
-        v.get("artifact_pages"),
-        v.get("pdf_sha256"),
-        v.get("snapshot_error_code"),
-        v.get("snapshot_error_message"),
-        v.get("pieces_done"),
-        v.get("pieces_total"),
-    )
+    row: asyncpg.Record = await conn.fetchrow(APPLY_EVENT, *params.args(event))
     return row
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import replace
 from typing import Any, Literal
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from snapshot_shared.messages import RenderJob, encode_job
 from snapshot_shared.topology import JOBS_ROUTING_KEY
 
 from snapshot_api.db import manifests, outbox, payloads, tasks
+from snapshot_api.db.outbox import NewJob
 from snapshot_api.settings import Settings
 
 
@@ -28,7 +30,7 @@ def build(
     payload_gzip: bytes | None = None,
     requested_by: str | None = None,
     hash_version: Literal[1, 2] = 1,
-) -> dict[str, Any]:
+) -> NewJob:
     """A new task's id, times and encoded render job: the values of its ``tasks`` and
     ``outbox`` rows. The payload goes in as canonical JSON bytes (``payload_gzip``: their
     gzip, when the caller has it) and is neither parsed nor serialized again. ``requested_by``
@@ -52,17 +54,17 @@ def build(
     )
     threshold = settings.gzip_threshold_bytes if hash_version == 1 else None
     body, encoding = encode_job(job, canonical_payload, threshold, payload_gzip)
-    return {
-        "task_id": task_id,
-        "snapshot_id": snapshot_id,
-        "created_at": created_at,
-        "deadline": deadline,
-        "routing_key": JOBS_ROUTING_KEY,
-        "body": body,
-        "content_encoding": encoding,
-        "request_id": request_id,
-        "requested_by": requested_by,
-    }
+    return NewJob(
+        task_id=task_id,
+        snapshot_id=snapshot_id,
+        created_at=created_at,
+        deadline=deadline,
+        routing_key=JOBS_ROUTING_KEY,
+        body=body,
+        content_encoding=encoding,
+        request_id=request_id,
+        requested_by=requested_by,
+    )
 
 
 def build_envelope(
@@ -74,7 +76,7 @@ def build_envelope(
     request_id: str | None,
     verify_store: bool = False,
     requested_by: str | None = None,
-) -> dict[str, Any]:
+) -> NewJob:
     """``build`` for a snapshot with a manifest (hash version 2): the outbox row holds the
     job with an empty payload and names the manifest; the outbox relay splices the stored
     payload in when it publishes (``messaging/job_bodies.py``), off the request path."""
@@ -90,25 +92,16 @@ def build_envelope(
         requested_by=requested_by,
         hash_version=2,  # snapshot_shared.hashing.CHUNKED_HASH_VERSION
     )
-    return {**job, "manifest": content_hash}
+    return replace(job, manifest=content_hash)
 
 
-async def enqueue(conn: asyncpg.Connection, job: dict[str, Any]) -> UUID:
+async def enqueue(conn: asyncpg.Connection, job: NewJob) -> UUID:
     """Insert the task and outbox row of a ``build`` job, in the caller's transaction (the
-    outbox relay publishes it after the commit)."""
-    await tasks.insert(conn, job["task_id"], job["snapshot_id"], job["created_at"], job["deadline"])
-    await outbox.insert(
-        conn,
-        job["task_id"],
-        job["routing_key"],
-        job["body"],
-        job["content_encoding"],
-        job["request_id"],
-        job["requested_by"],  # a re-render is a miss: it counts against its user's share
-        job.get("manifest"),
-    )
-    task_id: UUID = job["task_id"]
-    return task_id
+    outbox relay publishes it after the commit). A re-render is a miss: it counts against its
+    user's share (``requested_by``)."""
+    await tasks.insert(conn, job.task_id, job.snapshot_id, job.created_at, job.deadline)
+    await outbox.insert(conn, job)
+    return job.task_id
 
 
 async def rerender(

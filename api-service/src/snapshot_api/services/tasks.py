@@ -80,15 +80,14 @@ async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEven
     status = _STATUS_OF_EVENT[event.event]
     error = event.error
     artifact = event.artifact
-    row = await tasks.apply_event(
-        conn,
-        event.task_id,
-        event.snapshot_id,
-        status,
+    record = tasks.TaskEvent(
+        task_id=event.task_id,
+        snapshot_id=event.snapshot_id,
+        status=status,
         progress=event.progress,
         phase=event.phase or event.event,
         cache=event.cache,
-        attempts=event.attempt,
+        attempts=event.attempt or 0,
         renderer_id=event.renderer_id,
         render_ms=event.render_ms,
         error_code=error.code if error else None,
@@ -103,6 +102,7 @@ async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEven
         pieces_done=event.pieces_done,
         pieces_total=event.pieces_total,
     )
+    row = await tasks.apply_event(conn, record)
     if not row["found"]:
         log.warning("status event for an unknown task", extra={"task_id": str(event.task_id)})
         return False
