@@ -16,7 +16,7 @@ import logging
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-from aio_pika.exceptions import AMQPError, PublishError
+from aio_pika.exceptions import PublishError
 
 from snapshot_renderer import metrics
 from snapshot_renderer.cache.memory import CachedPdf
@@ -36,6 +36,13 @@ from snapshot_renderer.pieces.wire import (
 from snapshot_renderer.render.pool import RenderPool
 
 log = logging.getLogger(__name__)
+
+
+REPLY_CHANNEL_WAIT_SECONDS = 30.0
+
+
+class _ReplyLost(Exception):
+    """A reply could not be sent (the channel is closed): the section is handed back."""
 
 
 class SectionHandler:
@@ -72,12 +79,23 @@ class SectionHandler:
                 return
             if await self._section(job, message.reply_to or ""):
                 await message.ack()
-            else:
-                await message.nack(requeue=True)
-        except AMQPError as exc:  # the channel went away: the broker redelivers the section
-            log.warning("section not settled (%s); the broker hands it out again", exc)
+                return
+        except Exception as exc:  # noqa: BLE001 - a reply or the ack could not be sent
+            log.warning("section not finished (%s: %s); handed back", type(exc).__name__, exc)
         finally:
             self.active -= 1
+        await self._hand_back(message)
+
+    @staticmethod
+    async def _hand_back(message: AbstractIncomingMessage) -> None:
+        """Requeue the section (its finished pieces are cache hits when it comes back); if the
+        channel is gone, the broker requeues it anyway."""
+        if message.processed:
+            return
+        try:
+            await message.nack(requeue=True)
+        except Exception as exc:  # noqa: BLE001
+            log.info("could not requeue the section (%s); the broker will", exc)
 
     async def _section(self, job: SectionJob, reply_to: str) -> bool:
         """Render the section and answer; ``False`` if the renderer is shutting down before
@@ -98,7 +116,7 @@ class SectionHandler:
                 await self._reply(
                     reply_to, job, "piece", index=index, key=key, pages=entry.pages, cache=cache
                 )
-        except QueueClosed:
+        except (QueueClosed, _ReplyLost):
             return False
         except Exception as exc:  # every error is answered: the sender must not wait in vain
             if not isinstance(exc, RendererError):
@@ -123,9 +141,13 @@ class SectionHandler:
         return await self._coordinator.piece_once(key, user, render)
 
     async def _reply(self, reply_to: str, job: SectionJob, event: str, **fields: object) -> None:
-        """Answer the sender; a sender gone away (no reply queue) is not an error here."""
+        """Answer the sender; a sender gone away (no reply queue) is not an error here, but a
+        closed channel (a broker restart) is ``_ReplyLost``: the section goes back to the queue
+        and answers again (the sender's reply queue comes back with its connection)."""
         if not reply_to:
             return
+        if not await self._publisher.wait_open(REPLY_CHANNEL_WAIT_SECONDS):
+            raise _ReplyLost("the reply channel stayed closed")
         reply = SectionReply(section_id=job.section_id, event=event, **fields)  # type: ignore[arg-type]
         message = aio_pika.Message(
             reply.model_dump_json().encode(),
@@ -136,3 +158,5 @@ class SectionHandler:
             await self._publisher.send(message, reply_to)
         except PublishError:
             log.info("the section's sender is gone; its pieces stay in the store")
+        except Exception as exc:  # noqa: BLE001 - a channel closed under the publish
+            raise _ReplyLost(f"{type(exc).__name__}: {exc}") from exc
