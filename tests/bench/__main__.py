@@ -7,7 +7,8 @@ Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import 
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
 writes ``bench/results-quick.json`` instead, so it never overwrites a full run's figures.
 ``BENCH_ONLY=flood`` runs only the fair-rendering row (a small user's miss latency while
-another user floods, beside its latency on the idle stack).
+another user floods, beside its latency on the idle stack); ``BENCH_ONLY=chunks`` only the rows
+of issue 11, big rooms in chunks (``bench.chunks``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench import (
     api_load,
     big_rooms,
     cache_hits,
+    chunks,
     downloads,
     flood,
     freeze,
@@ -133,7 +135,9 @@ def run_all(
         plan.download_clients,
         plan.download_seconds,
     )
-    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7", "8")
+    say("issue 11: big rooms in chunks")
+    rows["11"] = chunks.run(stack, plan, say)
+    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7", "8", "11")
     rows["1gen"] = [api_load.loadgen_row(lg)]
     return [row for key in order for row in rows[key]]
 
@@ -141,10 +145,14 @@ def run_all(
 def run_only(
     only: str, stack: BenchStack, lg: LoadGenerator, bare: BarePool, plan: Plan
 ) -> list[Row]:
-    """One row (``BENCH_ONLY``), on the same stack as a full run."""
-    if only != "flood":
-        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood")
+    """One group of rows (``BENCH_ONLY``), on the same stack as a full run."""
+    if only not in ("flood", "chunks"):
+        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, chunks")
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
+    if only == "chunks":
+        stack.start_api()
+        stack.start_renderer()
+        return chunks.run(stack, plan, say)
     stack.start_all()
     say(f"flood: {flood.FLOOD} misses of one user, {plan.flood_samples} of another's")
     return flood.run(stack, plan.flood_samples)
