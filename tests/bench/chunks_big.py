@@ -72,8 +72,13 @@ def _speedup_row(n: int, one: dict[str, Any], two: dict[str, Any], how: str, goa
 
 
 def _cpu(result: dict[str, Any]) -> str:
+    """How much of the 2 cores the run had: its workers' CPU ÷ wall time, and the machine's."""
     cpu = result["cpu_seconds"]
-    return f"CPU: workers {cpu['workers']:.0f} s, renderer process {cpu['renderer']:.1f} s"
+    cores = cpu["workers"] / result["wall_s"] if result["wall_s"] else 0.0
+    return (
+        f"workers used {cores:.2f} cores, renderer process {cpu['renderer']:.1f} s CPU;"
+        f" machine {result['machine_busy_pct']:.0f}% busy"
+    )
 
 
 def _rss_row(what: str, result: dict[str, Any], other: dict[str, Any] | None) -> Row:
@@ -102,7 +107,7 @@ def _huge_row(n: int, result: dict[str, Any]) -> Row:
         "11.3",
         f"{n:,} short messages, default budgets, 2 workers: publish → completed",
         shown(result, f"{ms(1000 * result['wall_s'])}, {result['pages']:,} pages"),
-        f"{result['pieces_miss']} pieces, PDF {result['pdf_bytes'] / MIB:.1f} MiB",
+        f"{result['pieces_miss']} pieces, PDF {result['pdf_bytes'] / MIB:.1f} MiB; {_cpu(result)}",
         None,
         "completes",
         result["outcome"].ok,

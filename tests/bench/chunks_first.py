@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.payloads import render_job, room_payload
 from bench.plan import Plan
-from bench.procstat import MIB
+from bench.procstat import MIB, system_busy
 from bench.report import Row, ms, ratio
 from bench.rooms import cjk_bodies, text_bodies
 from bench.solo import Outcome, SoloRenderer, delta, running
@@ -41,14 +41,16 @@ Say = Callable[[str], None]
 
 def measure(renderer: SoloRenderer, payload: dict[str, Any], title: str) -> dict[str, Any]:
     """One job, its outcome and what the renderer's metrics say it cost."""
-    before = renderer.metrics()
+    before, busy = renderer.metrics(), system_busy()
     outcome = renderer.render(render_job(payload, title))
-    after = renderer.metrics()
+    after, (busy_end, total_end) = renderer.metrics(), system_busy()
     result: dict[str, Any] = {
         "outcome": outcome,
         **outcome.summary(),
         "renderer": renderer.name,
         "load_avg": round(os.getloadavg()[0], 2),
+        # The whole machine's CPU use meanwhile (ours and every other process's).
+        "machine_busy_pct": round(100 * (busy_end - busy[0]) / (total_end - busy[1]), 1),
         "assembly_s": delta(before, after, ASSEMBLY.format("sum")),
         "assemblies": int(delta(before, after, ASSEMBLY.format("count"))),
     }
