@@ -1,4 +1,5 @@
-"""How much the bench measures: the full run (~17 min) or ``BENCH_QUICK=1`` (~2 min)."""
+"""How much the bench measures: the full run (~5 min, and 7–12 min more for issue 11's rows)
+or ``BENCH_QUICK=1`` (~30 s, and ~1 min more for those rows)."""
 
 from __future__ import annotations
 

@@ -170,7 +170,8 @@ class SoloRenderer:
     def render(self, job: RenderJob, timeout: float = 3600) -> Outcome:
         """Publish ``job`` and wait for its terminal event, sampling the workers' memory."""
         body, encoding = encode(job, gzip_threshold=GZIP_THRESHOLD)
-        with WorkerRss(self.pid) as rss:
+        rss = WorkerRss(self.pid)
+        with rss:
             event, wall, progress = asyncio.run(
                 self._publish_and_wait(job, body, encoding, timeout, rss)
             )
