@@ -10,7 +10,8 @@ writes ``bench/results-quick.json`` instead, so it never overwrites a full run's
 another user floods, beside its latency on the idle stack); ``BENCH_ONLY=sealed`` only the
 sealed-chunk rows of issue 12 (``bench/sealed.py``: POST by room size up to 100,000 messages,
 API CPU per POST, appends with sealing, the relay's job body), which stop the renderers and
-so run on their own.
+so run on their own; ``BENCH_ONLY=chunks`` only the rows of issue 11, big rooms in chunks
+(``bench.chunks``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bench import (
     api_load,
     big_rooms,
     cache_hits,
+    chunks,
     downloads,
     flood,
     freeze,
@@ -137,7 +139,9 @@ def run_all(
         plan.download_clients,
         plan.download_seconds,
     )
-    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7", "8")
+    say("issue 11: big rooms in chunks")
+    rows["11"] = chunks.run(stack, plan, say)
+    order = ("1a", "1b", "1gen", "2", "3", "4", "5", "6", "7", "8", "11")
     rows["1gen"] = [api_load.loadgen_row(lg)]
     return [row for key in order for row in rows[key]]
 
@@ -145,10 +149,14 @@ def run_all(
 def run_only(
     only: str, stack: BenchStack, lg: LoadGenerator, bare: BarePool, plan: Plan
 ) -> list[Row]:
-    """One row (``BENCH_ONLY``), on the same stack as a full run."""
-    if only not in ("flood", "sealed"):
-        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed")
+    """One group of rows (``BENCH_ONLY``), on the same stack as a full run."""
+    if only not in ("flood", "sealed", "chunks"):
+        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed, chunks")
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
+    if only == "chunks":
+        stack.start_api()
+        stack.start_renderer()
+        return chunks.run(stack, plan, say)
     stack.start_all()
     if only == "sealed":
         say("sealed chunks: POST p50 by room size, API CPU per POST, appends, relay")

@@ -1,4 +1,5 @@
-"""How much the bench measures: the full run (~10 min) or ``BENCH_QUICK=1`` (< 1 min)."""
+"""How much the bench measures: the full run (~5 min, and 7–12 min more for issue 11's rows)
+or ``BENCH_QUICK=1`` (~30 s, and ~1 min more for those rows)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,13 @@ class Plan:
     webhook_samples: int = 40
     live_samples: int = 100  # item 7: tasks whose completion an SSE and a polling client await
     flood_samples: int = 5  # the small user's misses, idle and while another user floods
+    # Issue 11, big rooms in chunks (``bench.chunks``)
+    chunk_room: int = 1000  # 11.1 re-snapshot, 11.4 first render, 11.6 Latin PDF size
+    resnapshot_rounds: int = 5  # 11.1: append 10 messages and snapshot again, this often
+    chunk_rounds: int = 3  # 11.4: rooms rendered whole and chunked, alternating
+    cjk_chunk_room: int = 300  # 11.6: CJK messages of 40 ideographs (200+ render in pieces)
+    parallel_room: int = 10000  # 11.2 two workers vs one, 11.3 peak worker RSS
+    huge_room: int = 100000  # 11.3: short messages, default budgets
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -76,6 +84,12 @@ class Plan:
                 webhook_samples=3,
                 live_samples=10,
                 flood_samples=2,
+                chunk_room=300,
+                resnapshot_rounds=2,
+                chunk_rounds=1,
+                cjk_chunk_room=200,
+                parallel_room=1000,
+                huge_room=2000,
             )
         return cls(quick=False)
 

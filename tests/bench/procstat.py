@@ -168,6 +168,67 @@ class RssSampler:
         return max(self.peak_by_pid.values(), default=0)
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+@dataclass
+class WorkerRss(RssSampler):
+    """``RssSampler`` over a renderer process, which also tells its render workers (the
+    spawned ``multiprocessing`` children: not the renderer's own process, not its resource
+    tracker) apart. ``worker_peak``: the highest resident set of any worker, each read as the
+    larger of the sampled ``VmRSS`` and the kernel's ``VmHWM``, every 50 ms and once more at
+    the end. ``phase_peaks``: the highest sampled ``VmRSS`` of a worker while the job reported
+    each phase (``rendering`` pieces, ``assembling``), set from the job's progress events.
+    ``cpu_seconds``: CPU time the renderer's own process and its workers used while sampled
+    (a worker that exits counts up to its last sample)."""
+
+    phase: str = "queued"
+    phase_peaks: dict[str, int] = field(default_factory=dict)
+    workers: set[int] = field(default_factory=set)
+    others: set[int] = field(default_factory=set)
+    cpu_first: dict[int, float] = field(default_factory=dict)
+    cpu_last: dict[int, float] = field(default_factory=dict)
+
+    def _is_worker(self, pid: int) -> bool:
+        if pid not in self.workers and pid not in self.others:
+            spawned = pid != self.root_pid and "spawn_main" in _cmdline(pid)
+            (self.workers if spawned else self.others).add(pid)
+        return pid in self.workers
+
+    def _sample(self) -> None:
+        total = 0
+        phase = self.phase
+        for pid in descendants(self.root_pid):
+            rss = rss_bytes(pid)
+            total += rss
+            self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), rss, peak_rss_bytes(pid))
+            if self._is_worker(pid):
+                self.phase_peaks[phase] = max(self.phase_peaks.get(phase, 0), rss)
+            if (cpu := cpu_seconds([pid])) or pid not in self.cpu_last:
+                self.cpu_first.setdefault(pid, cpu)
+                self.cpu_last[pid] = cpu
+        self.peak_total = max(self.peak_total, total)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        used = {pid: self.cpu_last[pid] - self.cpu_first[pid] for pid in self.cpu_last}
+        return {
+            "renderer": round(used.get(self.root_pid, 0.0), 2),
+            "workers": round(sum(used[p] for p in self.workers if p in used), 2),
+        }
+
+    @property
+    def worker_peak(self) -> int:
+        return max((self.peak_by_pid[p] for p in self.workers), default=0)
+
+    @property
+    def main_peak(self) -> int:
+        return self.peak_by_pid.get(self.root_pid, 0)
+
+
 def machine() -> dict[str, object]:
     """Cores, memory, CPU model and OS of this machine."""
     model = ""

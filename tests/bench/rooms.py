@@ -15,7 +15,7 @@ _VOCABULARY = (
     "queue cache snapshot timeline decision note agreed follow up owner deadline draft final "
     "numbers chart slide room member invite export archive quarter planning risk blocker"
 )
-_WORDS = _VOCABULARY.split()
+WORDS = _VOCABULARY.split()
 KINDS = ("message", "message", "message", "message", "note", "decision")
 
 
@@ -24,7 +24,7 @@ def text_bodies(count: int, seed: int = 1) -> list[str]:
     rng = random.Random(seed)
     out = []
     for i in range(count):
-        words = [rng.choice(_WORDS) for _ in range(rng.randint(10, 40))]
+        words = [rng.choice(WORDS) for _ in range(rng.randint(10, 40))]
         if i % 7 == 0:
             words.insert(len(words) // 2, "\n")
         out.append(f"#{i} " + " ".join(words).replace(" \n ", "\n").capitalize())
