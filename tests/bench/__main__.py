@@ -7,7 +7,9 @@ Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import 
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
 writes ``bench/results-quick.json`` instead, so it never overwrites a full run's figures.
 ``BENCH_ONLY=flood`` runs only the fair-rendering row (a small user's miss latency while
-another user floods, beside its latency on the idle stack).
+another user floods, beside its latency on the idle stack); ``BENCH_ONLY=template`` only the
+template's cost per message beside bare WeasyPrint's (``bench.template_cost``, in a bench render
+worker, without starting the services).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bench import (
     freeze,
     live_progress,
     pipeline,
+    template_cost,
     webhooks,
 )
 from bench.api_load import Endpoints, LoadRun
@@ -142,8 +145,13 @@ def run_only(
     only: str, stack: BenchStack, lg: LoadGenerator, bare: BarePool, plan: Plan
 ) -> list[Row]:
     """One row (``BENCH_ONLY``), on the same stack as a full run."""
+    if only == "template":
+        size, repeats = (100, 1) if plan.quick else (1000, 3)
+        say(f"template: {size} messages, template and bare WeasyPrint, {repeats} times each")
+        payload = template_cost.sample_payload(size)
+        return template_cost.rows(bare.call(template_cost.compare, payload, {}, repeats).result())
     if only != "flood":
-        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood")
+        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, template")
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
     stack.start_all()
     say(f"flood: {flood.FLOOD} misses of one user, {plan.flood_samples} of another's")
