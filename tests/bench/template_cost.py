@@ -6,9 +6,11 @@ Both run in the same process, set up like a render worker (``worker.init_worker`
 after the other, ``repeats`` times: medians of wall-clock and of CPU time (this process's
 ``process_time``: on a machine shared with other work, CPU time moves less than wall time).
 
-Standalone, from ``tests/``: ``python -m bench.template_cost [messages] [repeats]`` (defaults
-1,000 and 3) prints the table. ``make bench`` shows the same figures per big room (item 5), and
-``BENCH_ONLY=template make bench`` runs only this row, in a bench render worker.
+Standalone, from ``tests/``: ``python -m bench.template_cost [messages] [repeats] [ref]``
+(defaults 1,000 and 3) prints the table; with a git ``ref``, the templates and CSS of that
+commit are measured too, in the same rounds (before/after in one run). ``make bench`` shows
+the same figures per big room (item 5), and ``BENCH_ONLY=template make bench`` runs only this
+row, in a bench render worker.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import datetime as dt
 import html
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from snapshot_renderer.render import worker
@@ -109,12 +113,27 @@ def template_render(
 
 
 def compare(
-    payload: dict[str, Any], options: dict[str, Any], repeats: int, template: str = "snapshot"
+    payload: dict[str, Any],
+    options: dict[str, Any],
+    repeats: int,
+    template: str = "snapshot",
+    before: worker.WorkerState | None = None,
 ) -> dict[str, Any]:
-    """Template and bare alternately, ``repeats`` times each; medians per message."""
+    """Template and bare alternately, ``repeats`` times each; medians per message. With
+    ``before`` (another template and CSS: ``bench.template_look.state_at``), that one too, in
+    the same rounds: a before/after comparison that this machine's load cannot tilt."""
     count = max(1, len(payload["messages"]))
     runs: dict[str, list[dict[str, Any]]] = {"template": [], "bare": []}
-    for _ in range(repeats):
+    for round_ in range(-1 if before is not None else 0, repeats):
+        if before is not None:  # round -1 warms its own fonts and templates up, unmeasured
+            after, worker._state = worker._get_state(), before
+            try:
+                measured = template_render(payload, options, template)
+            finally:
+                worker._state = after
+            if round_ < 0:
+                continue
+            runs.setdefault("before", []).append(measured)
         runs["template"].append(template_render(payload, options, template))
         runs["bare"].append(bare_render(payload, options))
     out: dict[str, Any] = {"messages": len(payload["messages"]), "repeats": repeats}
@@ -134,35 +153,45 @@ def compare(
     return out
 
 
-def rows(result: dict[str, Any], row_id: str = "template") -> list[Row]:
-    """The template's per-message cost beside bare WeasyPrint's: wall-clock, then CPU time."""
-    template, bare = result["template"], result["bare"]
-    size = f"{result['messages']:,}-message room"
-    pages = f"{template['pages']} pages, bare {bare['pages']}; median of {result['repeats']}"
-    return [
-        Row(
-            row_id,
-            f"{size}: template cost per message, wall ({pages})",
-            ms(template["ms_per_message"]),
-            f"bare WeasyPrint {ms(bare['ms_per_message'])}",
-            result["ratio"],
-            data=result,
-        ),
-        Row(
-            row_id,
-            f"{size}: template cost per message, CPU",
-            ms(template["cpu_ms_per_message"]),
-            f"bare WeasyPrint {ms(bare['cpu_ms_per_message'])}",
-            result["cpu_ratio"],
-        ),
-    ]
+def rows(result: dict[str, Any], row_id: str = "template", ref: str = "") -> list[Row]:
+    """The template's per-message cost beside bare WeasyPrint's: wall-clock, then CPU time
+    (and the same for the template at ``ref`` when ``compare`` measured it)."""
+    bare, size = result["bare"], f"{result['messages']:,}-message room"
+    out = []
+    for name, label in (("before", f"template at {ref}"), ("template", "template")):
+        if name not in result:
+            continue
+        it = result[name]
+        pages = f"{it['pages']} pages, bare {bare['pages']}; median of {result['repeats']}"
+        for unit, key, total in (("wall", "", "median_s"), ("CPU", "cpu_", "cpu_median_s")):
+            out.append(
+                Row(
+                    row_id,
+                    f"{size}: {label} cost per message, {unit}"
+                    + (f" ({pages})" if unit == "wall" else ""),
+                    ms(it[f"{key}ms_per_message"]),
+                    f"bare WeasyPrint {ms(bare[f'{key}ms_per_message'])}",
+                    it[total] / bare[total],
+                    data=result if (name, unit) == ("template", "wall") else {},
+                )
+            )
+    return out
 
 
 def main(argv: list[str]) -> int:
+    """``[messages] [repeats] [ref]``: with a git ``ref``, its template and CSS as well."""
     count = int(argv[0]) if argv else 1000
     repeats = int(argv[1]) if len(argv) > 1 else 3
+    ref = argv[2] if len(argv) > 2 else ""
     worker.init_worker("WARNING", "console")
-    print(table(rows(compare(sample_payload(count), {}, repeats))))
+    with tempfile.TemporaryDirectory() as tmp:
+        before = None
+        if ref:
+            from bench.template_look import state_at  # git archive: only when asked
+
+            before = state_at(ref, Path(tmp))
+        result = compare(sample_payload(count), {}, repeats, before=before)
+    print(table(rows(result, ref=ref)))
     return 0
 
 
