@@ -7,9 +7,11 @@ Run from ``tests/`` as ``python -m bench`` (so ``support`` and ``bench`` import 
 imports them). ``BENCH_QUICK=1`` prints the same table from fewer samples in about a minute and
 writes ``bench/results-quick.json`` instead, so it never overwrites a full run's figures.
 ``BENCH_ONLY=flood`` runs only the fair-rendering row (a small user's miss latency while
-another user floods, beside its latency on the idle stack); ``BENCH_ONLY=template`` only the
-template's cost per message beside bare WeasyPrint's (``bench.template_cost``, in a bench render
-worker, without starting the services).
+another user floods, beside its latency on the idle stack); ``BENCH_ONLY=sealed`` only the
+sealed-chunk rows of issue 12 (``bench/sealed.py``: POST by room size up to 100,000 messages,
+API CPU per POST, appends with sealing, the relay's job body), which stop the renderers and
+so run on their own; ``BENCH_ONLY=template`` only the template's cost per message beside bare
+WeasyPrint's (``bench.template_cost``, in a bench render worker, without starting the services).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bench import (
     freeze,
     live_progress,
     pipeline,
+    sealed,
     template_cost,
     webhooks,
 )
@@ -150,10 +153,15 @@ def run_only(
         say(f"template: {size} messages, template and bare WeasyPrint, {repeats} times each")
         payload = template_cost.sample_payload(size)
         return template_cost.rows(bare.call(template_cost.compare, payload, {}, repeats).result())
-    if only != "flood":
-        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, template")
+    if only not in ("flood", "sealed"):
+        raise SystemExit(
+            f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed, template"
+        )
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
     stack.start_all()
+    if only == "sealed":
+        say("sealed chunks: POST p50 by room size, API CPU per POST, appends, relay")
+        return sealed.run(stack, lg, plan)
     say(f"flood: {flood.FLOOD} misses of one user, {plan.flood_samples} of another's")
     return flood.run(stack, plan.flood_samples)
 

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from snapshot_api.db import manifests
 
 TERMINAL = ("completed", "failed")
 STATUS = "SELECT status FROM tasks WHERE id = $1"
@@ -26,18 +27,15 @@ FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id WHERE t.id = ANY($1::uuid[
 OPEN_TASKS = "SELECT count(*) FROM tasks WHERE status NOT IN ('completed', 'failed')"
 DONE_OF = "SELECT count(*) FROM tasks WHERE id = ANY($1::uuid[]) AND status = ANY($2::text[])"
 BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-PAYLOAD = """
-SELECT p.body_gzip, s.options, s.template FROM snapshots s
-JOIN payloads p ON p.content_hash = s.content_hash WHERE s.id = $1
-"""
+SNAPSHOT = "SELECT content_hash, options, template FROM snapshots WHERE id = $1"
 # The bare read of a room's messages in scope (the rows, no JSON): the freeze floor that the
 # API's own freeze (snapshot_api.db.freeze, rows aggregated as JSON) is compared against.
 FREEZE = """
-SELECT id, author_id, author_name, created_at, body, kind FROM messages
+SELECT id, author_id, author_name, created_at, body, kind, ordinal, chunk FROM messages
 WHERE room_id = $1
   AND ($2::timestamptz IS NULL OR created_at >= $2)
   AND ($3::timestamptz IS NULL OR created_at <= $3)
-ORDER BY seq LIMIT $4
+ORDER BY ordinal LIMIT $4
 """
 
 
@@ -134,8 +132,10 @@ async def outbox_backlog(conn: Db) -> int:
 
 async def render_input(conn: Db, snapshot_id: UUID) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(payload, options, template) exactly as the renderer receives them for a snapshot."""
-    row = await conn.fetchrow(PAYLOAD, snapshot_id)
-    return json.loads(gzip.decompress(row["body_gzip"])), row["options"], row["template"]
+    row = await conn.fetchrow(SNAPSHOT, snapshot_id)
+    body = await manifests.payload_gzip(conn, row["content_hash"])
+    assert body is not None, "a snapshot with a manifest"
+    return json.loads(gzip.decompress(body)), row["options"], row["template"]
 
 
 async def raw_freeze_seconds(conn: Db, room_id: UUID, limit: int) -> float:

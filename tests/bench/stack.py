@@ -45,11 +45,7 @@ class BenchStack(Stack):
     ) -> None:
         super().__init__(
             workers=api_workers,
-            renderer_env={  # (shared with the API: the big rooms exceed its default limit)
-                "SNAPSHOT_API_MAX_SNAPSHOT_MESSAGES": "20000",
-                "SNAPSHOT_API_MAX_SNAPSHOT_WEIGHT": str(64 * 2**20),
-                "SNAPSHOT_RENDERER_MAX_SNAPSHOT_MESSAGES": "20000",
-                "SNAPSHOT_RENDERER_MAX_SNAPSHOT_WEIGHT": str(64 * 2**20),
+            renderer_env={  # (shared with the API; the default snapshot limits take its rooms)
                 "SNAPSHOT_API_RATE_LIMITS": "off",  # load generators are single users
                 "SNAPSHOT_RENDERER_CONCURRENCY": str(renderer_concurrency),
                 "SNAPSHOT_RENDERER_RENDER_TIMEOUT_SECONDS": str(render_timeout),

@@ -26,10 +26,10 @@ from pypdf import PdfReader
 from snapshot_renderer.assembly.document import assemble
 from snapshot_renderer.assembly.merge import page_count
 from snapshot_renderer.pieces.chain import render_chain
-from snapshot_renderer.pieces.chunks import ChunkPolicy
 from snapshot_renderer.pieces.plan import split
 from snapshot_renderer.render import pieces, worker
 from snapshot_renderer.render.resources import assets_dir, templates_dir
+from snapshot_shared.chunking import ChunkPolicy
 from snapshot_shared.hashing import content_hash
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 from support.samples import SAMPLES

@@ -26,6 +26,8 @@ def stack(holds):
         SNAPSHOT_RENDERER_DELIVERY_LIMIT="2",
         SNAPSHOT_RENDERER_CRASH_TEST_MARKER=CRASH_MARKER,
         SNAPSHOT_RENDERER_SHUTDOWN_GRACE_SECONDS="60",
+        # one render of the whole room in one worker: pieces have a test module of their own
+        SNAPSHOT_RENDERER_PIECES_MIN_MESSAGES="100000",
         **holds.env,
     ) as s:
         yield s

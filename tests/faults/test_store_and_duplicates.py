@@ -11,6 +11,7 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
+from snapshot_api.db import manifests
 from snapshot_shared.messages import RenderJob, encode
 from snapshot_shared.topology import JOBS_ROUTING_KEY, Topology
 from support.services import AMQP_URL
@@ -50,11 +51,12 @@ async def republish(stack: Stack, accepted: dict) -> None:
     conn = await asyncpg.connect(stack.database_url)
     try:
         row = await conn.fetchrow(
-            "SELECT s.options, s.template, s.content_hash, p.body_gzip, t.created_at"
-            " FROM snapshots s JOIN payloads p USING (content_hash)"
-            " JOIN tasks t ON t.snapshot_id = s.id WHERE t.id = $1",
+            "SELECT s.options, s.template, s.content_hash, t.created_at"
+            " FROM snapshots s JOIN tasks t ON t.snapshot_id = s.id WHERE t.id = $1",
             uuid.UUID(accepted["task_id"]),
         )
+        payload_gzip = await manifests.payload_gzip(conn, row["content_hash"])
+        assert payload_gzip is not None
     finally:
         await conn.close()
     job = RenderJob(
@@ -63,8 +65,9 @@ async def republish(stack: Stack, accepted: dict) -> None:
         content_hash=row["content_hash"],
         template=row["template"],
         options=json.loads(row["options"]),
-        payload=json.loads(gzip.decompress(row["body_gzip"])),
+        payload=json.loads(gzip.decompress(payload_gzip)),
         requested_at=row["created_at"],
+        hash_version=2,
     )
     body, encoding = encode(job)
     topology = Topology(prefix=stack.prefix)

@@ -80,10 +80,10 @@ async def test_concurrent_downloads_of_a_missing_pdf_enqueue_one_rerender(api, d
     assert await open_tasks(db, url) == 0
     headers = api.auth("olivia")
 
-    # Both requests are held at the payload read (the last step before enqueueing), so
+    # Both requests are held at the manifest look-up (the last step before enqueueing), so
     # they overlap for certain; then they are let go together.
     async with db.transaction():
-        await db.execute("LOCK TABLE payloads IN ACCESS EXCLUSIVE MODE")
+        await db.execute("LOCK TABLE manifests IN ACCESS EXCLUSIVE MODE")
         requests = [asyncio.create_task(api.client.get(url, headers=headers)) for _ in range(2)]
         await until(lambda: lock_waiters(db, 2), what="both downloads waiting on a lock")
     answers = await asyncio.gather(*requests)

@@ -13,9 +13,11 @@ import aio_pika
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
+from snapshot_api.db import manifests
+from snapshot_api.messaging.job_bodies import body_of
 from snapshot_api.services.tasks import apply_event
 from snapshot_shared import store
-from snapshot_shared.hashing import canonical_json, content_hash
+from snapshot_shared.hashing import canonical_json, payload_content_hash
 from snapshot_shared.messages import Artifact, EventError, StatusEvent, decode_job, encode
 from support.api import running_api, settings_for
 from support.pdf import fake_pdf
@@ -52,22 +54,24 @@ async def test_create_persists_snapshot_task_payload_outbox_and_audit_atomically
             "SELECT * FROM snapshots WHERE id = $1", uuid.UUID(body["snapshot_id"])
         )
         task = await conn.fetchrow("SELECT * FROM tasks WHERE id = $1", uuid.UUID(body["task_id"]))
-        payload = await conn.fetchrow(
-            "SELECT * FROM payloads WHERE content_hash = $1", body["content_hash"]
-        )
+        payload = await manifests.payload_gzip(conn, body["content_hash"])
         outbox = await conn.fetch("SELECT * FROM outbox WHERE task_id = $1", task["id"])
         audit = await conn.fetch("SELECT * FROM audit WHERE snapshot_id = $1", snap["id"])
+        job_body = await body_of(conn, outbox[0], 1024)
     finally:
         await conn.close()
     assert snap["status"] == "queued" and snap["message_count"] == 2
     assert task["status"] == "queued" and task["deadline"] > task["created_at"]
-    frozen = json.loads(gzip.decompress(payload["body_gzip"]))
+    assert payload is not None
+    frozen = json.loads(gzip.decompress(payload))
     assert [m["body"] for m in frozen["messages"]] == ["alpha", "beta"]
     options = json.loads(snap["options"]) if isinstance(snap["options"], str) else snap["options"]
-    assert content_hash(frozen, options, snap["template"]) == body["content_hash"]
+    assert payload_content_hash(frozen, options, snap["template"], 2) == body["content_hash"]
     assert len(outbox) == 1 and outbox[0]["published_at"] is None
-    job = decode_job(outbox[0]["body"], outbox[0]["content_encoding"])
+    assert outbox[0]["manifest"] == body["content_hash"]  # the relay splices the payload in
+    job = decode_job(*job_body)
     assert (str(job.task_id), job.content_hash) == (body["task_id"], body["content_hash"])
+    assert job.hash_version == 2
     assert canonical_json(job.payload) == canonical_json(frozen)
     assert [(a["action"], a["outcome"], a["actor"]) for a in audit] == [
         ("snapshot.create", "accepted", "olivia")

@@ -23,11 +23,12 @@ from pypdf import PdfReader
 from snapshot_renderer.assembly.document import Assembled, assemble
 from snapshot_renderer.assembly.merge import page_count
 from snapshot_renderer.pieces.chain import ChainedPiece, render_chain
-from snapshot_renderer.pieces.chunks import ChunkPolicy, cut
+from snapshot_renderer.pieces.chunks import cut
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.render import worker
 from snapshot_renderer.render.pieces import RenderedPiece, render_stamp
 from snapshot_renderer.render.view import build_context
+from snapshot_shared.chunking import ChunkPolicy
 from snapshot_shared.hashing import content_hash
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 from snapshot_shared.pdf_identity import read_content_hash

@@ -11,7 +11,8 @@ import re
 import asyncpg
 import pytest
 import pytest_asyncio
-from snapshot_shared.hashing import content_hash
+from snapshot_api.db import manifests
+from snapshot_shared.hashing import payload_content_hash
 from support.api import Api, running_api, settings_for
 from support.security import EDITOR, OWNER, VIEWER, assert_problem, table_counts
 
@@ -35,7 +36,7 @@ async def api(database_url, queue_prefix, tmp_path_factory):
 async def frozen(database_url: str, digest: str) -> dict:
     conn = await asyncpg.connect(database_url)
     try:
-        body = await conn.fetchval("SELECT body_gzip FROM payloads WHERE content_hash = $1", digest)
+        body = await manifests.payload_gzip(conn, digest)
     finally:
         await conn.close()
     return json.loads(gzip.decompress(body))
@@ -131,9 +132,13 @@ async def test_frozen_payload_holds_exactly_the_scope(api, database_url):
     assert payload["sections"] == ["messages"] and payload["members"] == []
     assert [m["body"] for m in payload["messages"]] == ["first in", "middle", "last in"]
     assert [m["id"] for m in payload["messages"]] == [m["id"] for m in posted[1:4]]
+    fields = {"id", "author_id", "author_name", "created_at", "body", "kind", "ordinal", "chunk"}
     for message in payload["messages"]:
-        assert set(message) == {"id", "author_id", "author_name", "created_at", "body", "kind"}
+        assert set(message) == fields
         assert when(scope["from"]) <= when(message["created_at"]) <= when(scope["to"])
+    # The room's ordinals and chunks, as the messages were posted, not positions in the scope.
+    assert [m["ordinal"] for m in posted] == [0, 1, 2, 3, 4]
+    assert [(m["ordinal"], m["chunk"]) for m in payload["messages"]] == [(1, 0), (2, 0), (3, 0)]
     assert set(payload) == {"room", "sections", "members", "messages", "as_of"}
     assert set(payload["room"]) == {"id", "name", "created_at"} and payload["room"]["id"] == room
     # Canonical timestamps (DESIGN §3): UTC, microseconds, "Z", the same instant as posted.
@@ -150,7 +155,8 @@ async def test_frozen_payload_holds_exactly_the_scope(api, database_url):
         )
     ).json()
     assert snapshot["message_count"] == 3
-    assert content_hash(payload, snapshot["options"], "snapshot") == r.json()["content_hash"]
+    digest = payload_content_hash(payload, snapshot["options"], "snapshot", 2)
+    assert digest == r.json()["content_hash"]
 
     r = await api.snapshot(room, user=EDITOR, body={"scope": {**scope, "sections": ["members"]}})
     payload = await frozen(database_url, r.json()["content_hash"])

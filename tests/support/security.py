@@ -156,6 +156,7 @@ async def table_counts(database_url: str) -> dict[str, int]:
     the relay deletes its rows as it publishes them, at any moment; every outbox row belongs
     to a task written in the same statement, so ``tasks`` counts the jobs written."""
     tables = ("rooms", "members", "messages", "payloads", "snapshots", "tasks")
+    tables += ("chunks", "fragments", "manifests")
     conn = await asyncpg.connect(database_url)
     try:
         return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}

@@ -9,6 +9,8 @@ import pytest
 from snapshot_client import errors
 from snapshot_client.client import filename_from
 from snapshot_client.jsonl import JsonlError, parse
+from snapshot_client.models import Task
+from support.client_api import task
 
 
 def problem(status: int, body: object, **headers: str) -> errors.ApiProblem:
@@ -93,3 +95,13 @@ def test_jsonl_names_the_bad_line(line: str, reason: str) -> None:
     with pytest.raises(JsonlError) as caught:
         parse(['"fine"', line], "chat")
     assert str(caught.value).startswith(reason)
+
+
+def test_a_task_shows_its_piece_counts_when_the_api_sends_them() -> None:
+    older = Task.from_json(task("rendering", 40))  # an API without the fields
+    assert (older.pieces_done, older.pieces_total, older.pieces) == (None, None, "")
+    unknown = Task.from_json({**task("queued", 0), "pieces_done": None, "pieces_total": None})
+    assert unknown.pieces == ""
+    rendering = Task.from_json({**task("rendering", 40), "pieces_done": 3, "pieces_total": 40})
+    assert (rendering.pieces_done, rendering.pieces_total) == (3, 40)
+    assert rendering.pieces == "3/40 pieces"

@@ -19,13 +19,14 @@ class Renders:
         self._release: dict[str, asyncio.Event] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
-    def submit(self, name: str) -> None:
-        """A render named ``<user>:<n>`` asks for a turn of ``<user>``."""
+    def submit(self, name: str, borrow: bool = False) -> None:
+        """A render named ``<user>:<n>`` asks for a turn of ``<user>`` (``borrow``: a piece,
+        which may take a turn past the user's share)."""
         self._release[name] = asyncio.Event()
-        self.tasks[name] = asyncio.ensure_future(self._run(name))
+        self.tasks[name] = asyncio.ensure_future(self._run(name, borrow))
 
-    async def _run(self, name: str) -> None:
-        async with self.queue.turn(name.split(":")[0]):
+    async def _run(self, name: str, borrow: bool) -> None:
+        async with self.queue.turn(name.split(":")[0], borrow):
             self.started.append(name)
             await self._release[name].wait()
 
@@ -124,3 +125,27 @@ async def test_close_fails_the_waiting_renders_and_lets_the_running_finish() -> 
     with pytest.raises(QueueClosed):
         async with queue.turn("c"):
             pass
+
+
+async def test_pieces_of_a_lone_user_borrow_every_free_turn_but_yield_to_another_user() -> None:
+    queue = FairQueue(slots=2, per_user=1)
+    renders = Renders(queue)
+    for n in range(4):
+        renders.submit(f"a:{n}", borrow=True)
+    await renders.settle()
+    assert renders.started == ["a:0", "a:1"]  # both workers, though a's share is one
+    renders.submit("b:0")  # a whole document of another user
+    await renders.settle()
+    await renders.finish("a:0")
+    await renders.settle()
+    assert renders.started[-1] == "b:0"  # the freed turn is b's, not a's next piece
+    await renders.finish("a:1")
+    await renders.settle()
+    assert renders.started[-1] == "a:2"
+    renders.submit("b:1")  # b is at its share: a whole document does not borrow
+    await renders.settle()
+    assert "b:1" not in renders.started
+    for name in ("b:0", "a:2", "b:1", "a:3"):
+        await renders.finish(name)
+        await renders.settle()
+    assert queue.waiting == 0 and not queue.running("a") and not queue.running("b")

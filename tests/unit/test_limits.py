@@ -83,6 +83,8 @@ def _worst_payload(lim: SnapshotLimits) -> dict:
                 "created_at": at,
                 "body": body,
                 "kind": "decision",
+                "ordinal": 2**31 - 1,  # the widest the database stores
+                "chunk": 2**31 - 1,
             }
         ]
         * lim.messages,

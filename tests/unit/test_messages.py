@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ from snapshot_shared.messages import (
     MessageDecodeError,
     RenderJob,
     RenderOptions,
+    SnapshotPayload,
     StatusEvent,
     decode_event,
     decode_job,
@@ -138,3 +140,62 @@ def test_options_refuse_unknown_time_zone_and_fields():
     with pytest.raises(ValueError):
         RenderOptions.model_validate({"page_size": "A4", "colour": "red"})
     assert RenderOptions(timezone="Europe/Berlin").timezone == "Europe/Berlin"
+
+
+def _payload(*places: tuple[int | None, int | None]) -> dict:
+    message = {"id": str(uuid.uuid4()), "author_id": "u", "author_name": "U", "body": "hi"}
+    messages = []
+    for i, (ordinal, chunk) in enumerate(places):
+        extra = {k: v for k, v in (("ordinal", ordinal), ("chunk", chunk)) if v is not None}
+        messages.append({**message, "created_at": NOW + dt.timedelta(minutes=i), **extra})
+    return {
+        "room": {"id": str(uuid.uuid4()), "name": "R", "created_at": NOW},
+        "sections": ["messages"],
+        "messages": messages,
+    }
+
+
+def test_payload_messages_carry_room_ordinals_and_chunks_or_none():
+    old = SnapshotPayload.model_validate(_payload((None, None), (None, None)))
+    assert [(m.ordinal, m.chunk) for m in old.messages] == [(None, None), (None, None)]
+    scoped = SnapshotPayload.model_validate(_payload((49, 0), (50, 1), (120, 2)))
+    assert [(m.ordinal, m.chunk) for m in scoped.messages] == [(49, 0), (50, 1), (120, 2)]
+
+
+@pytest.mark.parametrize(
+    ("places", "why"),
+    [
+        (((0, 0), (None, None)), "or none of them"),
+        (((0, None),), "or none of them"),
+        (((1, 0), (1, 0)), "timeline order"),
+        (((2, 0), (1, 0)), "timeline order"),
+        (((0, 1), (1, 0)), "timeline order"),
+        (((-1, 0),), "greater than or equal to 0"),
+        (((0, -1),), "greater than or equal to 0"),
+    ],
+)
+def test_payload_refuses_ordinals_out_of_timeline_order(places, why):
+    with pytest.raises(ValueError, match=why):
+        SnapshotPayload.model_validate(_payload(*places))
+
+
+def test_status_events_may_count_pieces():
+    base = {"task_id": uuid.uuid4(), "snapshot_id": uuid.uuid4(), "event": "progress", "at": NOW}
+    event = StatusEvent(**base, pieces_done=3, pieces_total=40)
+    body, encoding = encode(event)
+    assert decode_event(body, encoding) == event
+    assert decode_event(encode(StatusEvent(**base))[0]).pieces_total is None  # optional
+
+
+@pytest.mark.parametrize(
+    ("pieces", "why"),
+    [
+        ({"pieces_done": 5, "pieces_total": 4}, "more than pieces_total"),
+        ({"pieces_done": -1}, "greater than or equal to 0"),
+        ({"pieces_total": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_status_events_refuse_impossible_piece_counts(pieces, why):
+    base = {"task_id": uuid.uuid4(), "snapshot_id": uuid.uuid4(), "event": "progress", "at": NOW}
+    with pytest.raises(MessageDecodeError, match=why):
+        decode_event(json.dumps({**base, **pieces}, default=str).encode())

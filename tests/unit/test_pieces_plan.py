@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from snapshot_renderer.pieces.chain import render_chain
-from snapshot_renderer.pieces.chunks import ChunkPolicy, cut
+from snapshot_renderer.pieces.chunks import cut
 from snapshot_renderer.pieces.keys import Seam, content, piece_key
 from snapshot_renderer.pieces.plan import Piece, PiecePlan, split
 from snapshot_renderer.render.pieces import RenderedPiece
+from snapshot_shared.chunking import ChunkPolicy
 from snapshot_shared.hashing import canonical_json
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 

@@ -41,7 +41,11 @@ class FakePool:
         self.gate = asyncio.Event()
 
     async def render(
-        self, payload: dict[str, Any], options: dict[str, Any], template: str
+        self,
+        payload: dict[str, Any],
+        options: dict[str, Any],
+        template: str,
+        hash_version: int = 1,
     ) -> RenderResult:
         self.calls += 1
         self.entered.set()

@@ -44,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         publish_timeout=settings.outbox_publish_timeout_seconds,
         max_message_bytes=settings.outbox_max_message_bytes,
         jobs_per_user=settings.render_jobs_per_user,
+        gzip_threshold=settings.gzip_threshold_bytes,
     )
     consumer = StatusConsumer(
         pool,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,6 +12,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from snapshot_api import denials, errors, openapi
+from snapshot_api.db.pool import DATABASE_DOWN
 from snapshot_api.metrics import PROBLEMS
 
 log = logging.getLogger(__name__)
@@ -98,16 +98,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     headers = {"X-Request-ID": request_id} if request_id else None
     return problem(request, 500, "internal_error", "Internal server error", headers=headers)
-
-
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    ConnectionError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.InterfaceError,
-    TimeoutError,
-)
 
 
 def install(app: FastAPI) -> None:

@@ -207,6 +207,9 @@ class Message(BaseModel):
     body: str
     kind: Kind
     created_at: dt.datetime
+    ordinal: Annotated[
+        int, Field(ge=0, description="The message's position in its room's timeline, from 0")
+    ]
 
 
 class MessageList(BaseModel):
@@ -244,6 +247,14 @@ class Task(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
+    pieces_done: Annotated[
+        int | None,
+        Field(ge=0, description="Pieces of the snapshot rendered so far (null when unknown)"),
+    ] = None
+    pieces_total: Annotated[
+        int | None,
+        Field(ge=0, description="Pieces the snapshot renders as (null when unknown)"),
+    ] = None
 
 
 class ArtifactOut(BaseModel):

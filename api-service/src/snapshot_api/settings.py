@@ -11,9 +11,7 @@ from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 from pydantic import Field, PostgresDsn, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from snapshot_shared import limits
-from snapshot_shared.limits import SnapshotLimits
-from snapshot_shared.settings import CommonSettings
+from snapshot_shared.settings import CommonSettings, SnapshotLimitSettings
 
 from snapshot_api.jwt_secrets import DEV_JWT_SECRET, secret_problem
 from snapshot_api.rate_policy import DEFAULT_RATE_LIMITS, Policies, parse_limits
@@ -23,7 +21,7 @@ MIN_RSA_BITS = 2048
 ClaimValue = Annotated[str, Field(min_length=1, max_length=512)]
 
 
-class Settings(CommonSettings, BaseSettings):
+class Settings(CommonSettings, SnapshotLimitSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SNAPSHOT_API_", extra="ignore")
 
     env: Literal["development", "production", "test"] = "production"
@@ -49,13 +47,11 @@ class Settings(CommonSettings, BaseSettings):
     jwt_issuer: ClaimValue | None = None
     jwt_audience: ClaimValue | None = None
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
-    # Input bounds (snapshot_shared.limits; the renderer's SNAPSHOT_RENDERER_MAX_SNAPSHOT_*
-    # must be equal). A request body of 10 MiB holds a full batch of 500 messages of 16 KiB of
-    # plain text (8 MiB); bodies that JSON escapes (quotes, backslashes, CR/LF) fit fewer.
+    # Input bounds. The per-snapshot limits (max_snapshot_*) come from SnapshotLimitSettings:
+    # the shared SNAPSHOT_MAX_SNAPSHOT_*, overridden by SNAPSHOT_API_MAX_SNAPSHOT_*. A request
+    # body of 10 MiB holds a full batch of 500 messages of 16 KiB of plain text (8 MiB); bodies
+    # that JSON escapes (quotes, backslashes, CR/LF) fit fewer.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 2**20
-    max_snapshot_messages: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MESSAGES
-    max_snapshot_weight: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_WEIGHT
-    max_snapshot_members: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MEMBERS
     task_deadline_seconds: Annotated[int, Field(ge=5)] = 600
     gzip_threshold_bytes: Annotated[int, Field(ge=0)] = 1024
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
@@ -131,12 +127,6 @@ class Settings(CommonSettings, BaseSettings):
         """``webhook_allowed_hosts`` as lower-case names (empty: any public host)."""
         hosts = (h.strip().lower().rstrip(".") for h in self.webhook_allowed_hosts.split(","))
         return tuple(h for h in hosts if h)
-
-    @property
-    def snapshot_limits(self) -> SnapshotLimits:
-        return SnapshotLimits(
-            self.max_snapshot_messages, self.max_snapshot_weight, self.max_snapshot_members
-        )
 
     @property
     def database_dsn(self) -> str:

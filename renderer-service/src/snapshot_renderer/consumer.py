@@ -17,13 +17,12 @@ its fair turn when the renderer shuts down is handed back to the queue at once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, PublishError
-from snapshot_shared.hashing import content_hash
+from snapshot_shared.hashing import payload_content_hash
 from snapshot_shared.limits import SnapshotLimits
 from snapshot_shared.logging import bound
 from snapshot_shared.messages import MessageDecodeError, RenderJob, decode_job
@@ -31,7 +30,7 @@ from snapshot_shared.topology import Topology
 
 from snapshot_renderer import metrics
 from snapshot_renderer.coordinator import RenderCoordinator
-from snapshot_renderer.errors import BadJob, DeadlineExceeded, RendererError, gave_up
+from snapshot_renderer.errors import BadJob, RendererError, check_deadline, gave_up
 from snapshot_renderer.events import (
     StatusPublisher,
     Target,
@@ -53,21 +52,32 @@ def _decode_and_hash(
     body: bytes, encoding: str | None, max_bytes: int, snapshot_limits: SnapshotLimits | None
 ) -> tuple[RenderJob, str]:
     """The job (refused when over ``snapshot_limits``), and the content hash of what it
-    actually carries."""
+    actually carries, by the job's formula (``hash_version``)."""
     job = decode_job(body, encoding, max_bytes, snapshot_limits)
     try:
-        return job, content_hash(job.payload, job.options, job.template)
+        actual = payload_content_hash(job.payload, job.options, job.template, job.hash_version)
+        return job, actual
     except (TypeError, ValueError) as exc:  # e.g. NaN in the payload: not canonical JSON
         raise MessageDecodeError(f"payload is not canonical JSON: {exc}") from exc
 
 
-def _past(deadline: dt.datetime | None) -> bool:
-    """Whether ``deadline`` (naive means UTC) lies in the past."""
-    if deadline is None:
-        return False
-    if deadline.tzinfo is None:
-        deadline = deadline.replace(tzinfo=dt.UTC)
-    return deadline < dt.datetime.now(dt.UTC)
+class PieceProgress:
+    """Reports a document's pieces done / total as ``progress`` events between 20 and 85 %,
+    once per percent or phase (a room of thousands of pieces sends at most ~70 events)."""
+
+    def __init__(self, publisher: StatusPublisher, target: Target) -> None:
+        self._publisher = publisher
+        self._target = target
+        self._last: tuple[int, str] | None = None
+
+    async def __call__(self, done: int, total: int, phase: str) -> None:
+        percent = 20 + (65 * done) // max(total, 1)
+        if (percent, phase) == self._last and done not in (0, total):
+            return
+        self._last = (percent, phase)
+        await self._publisher.progress(
+            self._target, percent, phase, pieces_done=done, pieces_total=total
+        )
 
 
 class JobHandler:
@@ -166,10 +176,13 @@ class JobHandler:
         entry, cache = await self._coordinator.lookup(key, job.verify_store)
         render_ms = (time.perf_counter() - started) * 1000
         if entry is None:  # a hit reports only ``completed``: it is done before anyone polls
-            if _past(job.deadline):
-                raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
+            check_deadline(job.deadline)
             entry, cache, render_ms = await self._coordinator.render_once(
-                key, job, lambda: self._storing(target), lambda: self._starting(job, target)
+                key,
+                job,
+                lambda: self._storing(target),
+                lambda: self._starting(job, target),
+                PieceProgress(self._publisher, target),
             )
         await self._publisher.completed(target, key, entry, cache, render_ms)
         log.info("job completed", extra={"cache": cache, "key": key, "pages": entry.pages})
@@ -177,8 +190,7 @@ class JobHandler:
     async def _starting(self, job: RenderJob, target: Target) -> None:
         """The render starts (a miss may have waited for its user's fair turn): unless the
         deadline passed meanwhile, report ``started``; the task leaves ``queued`` only now."""
-        if _past(job.deadline):
-            raise DeadlineExceeded(f"the job's deadline {job.deadline} has passed")
+        check_deadline(job.deadline)
         await self._publisher.progress(target, 5, "started")
         await self._publisher.progress(target, 20, "rendering")
 

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from snapshot_shared.messages import RenderJob
 
@@ -33,6 +33,13 @@ from snapshot_renderer.render.worker import RenderResult
 Rendered = tuple[CachedPdf, str, float]  # the PDF, its cache outcome and the time it took
 OnStored = Callable[[], Awaitable[None]]
 OnStart = Callable[[], Awaitable[None]]
+# Pieces done, pieces in all, phase ("rendering", "assembling"): a document rendered in pieces.
+OnProgress = Callable[[int, int, str], Awaitable[None]]
+Start = Callable[[], Awaitable[None]]
+# Makes a key's entry (called once, under the key's lock); calls ``Start`` when the work
+# really starts (after a fair turn), and returns the entry and the seconds it took.
+Produce = Callable[[Start], Awaitable[tuple[CachedPdf, float]]]
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,20 @@ class Renderer(Protocol):
     """What the coordinator needs of the worker pool (``render.pool.RenderPool``)."""
 
     async def render(
-        self, payload: dict[str, Any], options: dict[str, Any], template: str
+        self,
+        payload: dict[str, Any],
+        options: dict[str, Any],
+        template: str,
+        hash_version: int = 1,
     ) -> RenderResult: ...
+
+
+class Documents(Protocol):
+    """Documents rendered in pieces (``documents.PiecedDocuments``)."""
+
+    def wants(self, job: RenderJob) -> bool: ...
+
+    def produce(self, job: RenderJob, on_progress: OnProgress | None) -> Produce: ...
 
 
 class RenderCoordinator:
@@ -65,6 +84,7 @@ class RenderCoordinator:
         lock_wait_seconds: float = 300.0,
         turns: FairQueue | None = None,
     ) -> None:
+        self.documents: Documents | None = None  # set once the pieces' fan-out is up
         self._pool = pool
         self._turns = turns
         self._memory = memory
@@ -99,12 +119,45 @@ class RenderCoordinator:
         job: RenderJob,
         on_stored: OnStored | None = None,
         on_start: OnStart | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Rendered:
-        """Render ``key`` once: concurrent identical jobs in this process share one attempt
-        (the followers get the PDF from memory), and replicas sharing the store serialise on
-        the key's file lock. ``on_start`` runs when the job's render starts (in the leader once
-        it has its turn, in a follower at once); it may raise to give the render up.
-        ``on_stored`` runs in the leader once the PDF is stored."""
+        """Render the document ``key`` of ``job`` once (``once``): whole in one worker, or in
+        pieces when ``documents`` wants it (a big room)."""
+        if self.documents is not None and self.documents.wants(job):
+            produce = self.documents.produce(job, on_progress)
+        else:
+            produce = self._whole(job)
+        return await self.once(key, produce, on_stored, on_start)
+
+    async def piece_once(
+        self, key: str, user: str, render: Callable[[], Awaitable[CachedPdf]]
+    ) -> tuple[CachedPdf, str]:
+        """The piece ``key`` from memory or disk, or rendered once (``once``) by ``render``
+        in a fair turn of ``user``'s; with its cache outcome."""
+        entry, cache = await self.lookup(key, False)
+        if entry is not None:
+            return entry, cache
+
+        async def produce(start: Start) -> tuple[CachedPdf, float]:
+            began = time.perf_counter()
+            fresh = await self.in_turn(user, start, render, borrow=True)
+            return fresh, time.perf_counter() - began
+
+        entry, cache, _ = await self.once(key, produce)
+        return entry, cache
+
+    async def once(
+        self,
+        key: str,
+        produce: Produce,
+        on_stored: OnStored | None = None,
+        on_start: OnStart | None = None,
+    ) -> Rendered:
+        """Make ``key``'s entry once: concurrent callers in this process share one attempt
+        (the followers get it from memory), and replicas sharing the store serialise on the
+        key's file lock. ``on_start`` runs when the work starts (in the leader once it has its
+        turn, in a follower at once); it may raise to give the work up. ``on_stored`` runs in
+        the leader once the entry is stored."""
         while (future := self._inflight.get(key)) is not None:
             if on_start is not None:
                 await on_start()
@@ -117,7 +170,7 @@ class RenderCoordinator:
             finally:
                 self._unfollow(key)
             return entry, "memory", (time.perf_counter() - started) * 1000
-        future = asyncio.ensure_future(self._render_locked(key, job, on_stored, on_start))
+        future = asyncio.ensure_future(self._produce_locked(key, produce, on_stored, on_start))
         self._inflight[key] = future
         future.add_done_callback(lambda done: self._forget(key, done))
         try:
@@ -136,8 +189,8 @@ class RenderCoordinator:
         if not done.cancelled():
             done.exception()  # retrieved here so an orphaned failure is not logged as lost
 
-    async def _render_locked(
-        self, key: str, job: RenderJob, on_stored: OnStored | None, on_start: OnStart | None
+    async def _produce_locked(
+        self, key: str, produce: Produce, on_stored: OnStored | None, on_start: OnStart | None
     ) -> Rendered:
         async with self._locks.hold(key, self._lock_wait):
             started = time.perf_counter()
@@ -145,35 +198,44 @@ class RenderCoordinator:
             if stored is not None:
                 self._memory.put(key, stored)
                 return stored, "disk", (time.perf_counter() - started) * 1000
-            result = await self._render_in_turn(job, on_start)
-            metrics.RENDER_SECONDS.observe(result.seconds)
-            metrics.PDF_BYTES.observe(len(result.pdf))
-            metrics.PDF_PAGES.observe(result.pages)
-            entry = CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
-            log.info(
-                "rendered",
-                extra={
-                    "key": key,
-                    "pages": result.pages,
-                    "render_ms": round(result.seconds * 1000, 1),
-                },
-            )
+            entry, seconds = await produce(lambda: self._start(on_start))
             await self._disk.write(key, entry)  # stored first: a broker hiccup loses nothing
         self._memory.put(key, entry)
         if on_stored is not None:
             await on_stored()
-        return entry, "miss", result.seconds * 1000
+        return entry, "miss", seconds * 1000
 
-    async def _render_in_turn(self, job: RenderJob, on_start: OnStart | None) -> RenderResult:
-        """Render in a worker once the job's user has a fair turn (a job from an API that
-        names no user is a user of its own: it only takes its place in the round robin)."""
+    def _whole(self, job: RenderJob) -> Produce:
+        """Render ``job``'s document in one worker, in a fair turn of its user's."""
+
+        async def produce(start: Start) -> tuple[CachedPdf, float]:
+            render = lambda: self._pool.render(  # noqa: E731
+                job.payload, job.options, job.template, job.hash_version
+            )
+            result = await self.in_turn(user_of(job), start, render)
+            metrics.RENDER_SECONDS.observe(result.seconds)
+            metrics.PDF_BYTES.observe(len(result.pdf))
+            metrics.PDF_PAGES.observe(result.pages)
+            log.info(
+                "rendered",
+                extra={"pages": result.pages, "render_ms": round(result.seconds * 1000, 1)},
+            )
+            digest = hashlib.sha256(result.pdf).hexdigest()
+            return CachedPdf(result.pdf, result.pages, digest), result.seconds
+
+        return produce
+
+    async def in_turn(
+        self, user: str, start: Start, work: Callable[[], Awaitable[T]], borrow: bool = False
+    ) -> T:
+        """Run ``work`` (which takes a worker) once ``user`` has a fair turn, after ``start``;
+        short work (a piece) may ``borrow`` a turn past the user's share (``FairQueue``)."""
         if self._turns is None:
-            await self._start(on_start)
-            return await self._pool.render(job.payload, job.options, job.template)
-        user = job.requested_by if job.requested_by is not None else f"task:{job.task_id}"
-        async with self._turns.turn(user):
-            await self._start(on_start)
-            return await self._pool.render(job.payload, job.options, job.template)
+            await start()
+            return await work()
+        async with self._turns.turn(user, borrow):
+            await start()
+            return await work()
 
     @staticmethod
     async def _start(on_start: OnStart | None) -> None:
@@ -184,3 +246,13 @@ class RenderCoordinator:
             await on_start()
         except Exception as exc:
             raise _StartRefused(exc) from exc
+
+
+def user_of(job: RenderJob) -> str:
+    """Whose fair turn a job's renders take (a job from an API that names no user is a user
+    of its own: it only takes its place in the round robin)."""
+    return job.requested_by if job.requested_by is not None else f"task:{job.task_id}"
+
+
+async def no_start() -> None:
+    """A ``Start`` for work that reports nothing when it starts."""

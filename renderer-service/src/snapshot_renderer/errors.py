@@ -7,6 +7,8 @@ Instances cross the worker-process boundary, so they carry nothing but a message
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class RendererError(Exception):
     """Base of every error the renderer reports."""
@@ -45,6 +47,16 @@ class DeadlineExceeded(RendererError):
     """The job's deadline passed before it could be rendered."""
 
     code = "deadline_exceeded"
+
+
+def check_deadline(deadline: dt.datetime | None) -> None:
+    """Raise ``DeadlineExceeded`` if ``deadline`` (naive means UTC) lies in the past."""
+    if deadline is None:
+        return
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=dt.UTC)
+    if deadline < dt.datetime.now(dt.UTC):
+        raise DeadlineExceeded(f"the job's deadline {deadline} has passed")
 
 
 class WorkerCrashed(RendererError):
@@ -101,3 +113,11 @@ def gave_up(error: BaseException | None, attempt: int) -> RendererError:
     else:
         detail = "an unexpected error (internal_error)"
     return AttemptsExhausted(f"The render job failed {attempt} attempts; the last: {detail}")
+
+
+class PiecesIncomplete(RendererError):
+    """A document's pieces did not all come back (a replica went away, a reply was lost, a
+    piece left the caches before assembly); another attempt renders only what is missing."""
+
+    code = "pieces_incomplete"
+    retryable = True

@@ -135,10 +135,11 @@ class StatusPublisher:
         """Publish ``message`` to ``queue`` (default exchange) and wait for the confirm."""
         await self._channel.default_exchange.publish(message, routing_key=queue, mandatory=True)
 
-    async def progress(self, target: Target, progress: int, phase: str) -> None:
-        """A ``progress`` event (``started`` when ``phase`` is ``"started"``)."""
+    async def progress(self, target: Target, progress: int, phase: str, **pieces: int) -> None:
+        """A ``progress`` event (``started`` when ``phase`` is ``"started"``); ``pieces`` are
+        ``pieces_done`` and ``pieces_total`` of a document rendered in pieces."""
         event: EventName = "started" if phase == "started" else "progress"
-        await self.publish(target, event, progress=progress, phase=phase)
+        await self.publish(target, event, progress=progress, phase=phase, **pieces)
 
     async def completed(
         self, target: Target, key: str, entry: CachedPdf, cache: str, render_ms: float

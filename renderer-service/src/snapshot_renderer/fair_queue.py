@@ -7,6 +7,12 @@ first; first come, first served within one user). One user's burst of misses the
 behind its own renders, not in front of everyone else's: another user's miss gets the next
 free worker. Cache hits never come here.
 
+A short render (a piece of a big room, a few pages) may *borrow* a turn past its user's share
+when no user under its share is waiting: one user's big room then renders on every worker, and
+another user's miss waits at most for one piece to finish before the next free turn is its own
+(a user under its share always comes before a borrower). Whole documents never borrow: a long
+render holding every worker would make everyone else wait for it.
+
 ``close`` (shutdown) fails every waiting render with ``QueueClosed`` so its delivery is handed
 back to the broker at once; renders that already hold a turn finish.
 """
@@ -40,6 +46,7 @@ class FairQueue:
         self._served: dict[str, int] = {}
         self._turns_given = 0
         self._closed = False
+        self._borrowers: dict[asyncio.Future[None], bool] = {}  # waiter -> may borrow
 
     @property
     def waiting(self) -> int:
@@ -51,18 +58,20 @@ class FairQueue:
         return self._running.get(user, 0)
 
     @asynccontextmanager
-    async def turn(self, user: str) -> AsyncIterator[None]:
-        """Wait for a turn of ``user``'s (fair among users), hold it for the block."""
-        await self._acquire(user)
+    async def turn(self, user: str, borrow: bool = False) -> AsyncIterator[None]:
+        """Wait for a turn of ``user``'s (fair among users), hold it for the block; with
+        ``borrow``, past the user's share while nobody under theirs waits."""
+        await self._acquire(user, borrow)
         try:
             yield
         finally:
             self._release(user)
 
-    async def _acquire(self, user: str) -> None:
+    async def _acquire(self, user: str, borrow: bool) -> None:
         if self._closed:
             raise QueueClosed("the renderer is shutting down")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._borrowers[waiter] = borrow
         self._waiting.setdefault(user, deque()).append(waiter)
         self._dispatch()  # a free turn goes to it at once (awaiting a done future is instant)
         metrics.JOBS_WAITING.inc()
@@ -75,6 +84,7 @@ class FairQueue:
                 self._forget(user, waiter)
             raise
         finally:
+            self._borrowers.pop(waiter, None)
             metrics.JOBS_WAITING.dec()
 
     def _grant(self, user: str) -> None:
@@ -103,9 +113,12 @@ class FairQueue:
 
     def _dispatch(self) -> None:
         """Hand free turns to waiting users below their cap, the one served least recently
-        first (never served: first of all; ties: who came first)."""
+        first (never served: first of all; ties: who came first); then, with nobody below
+        their cap waiting, to users whose next render may borrow, the same way."""
         while self._free and self._waiting:
             eligible = [u for u in self._waiting if self.running(u) < self.per_user]
+            if not eligible:
+                eligible = [u for u in self._waiting if self._borrowers.get(self._waiting[u][0])]
             if not eligible:
                 return
             user = min(eligible, key=lambda u: self._served.get(u, 0))

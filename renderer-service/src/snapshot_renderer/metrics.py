@@ -94,6 +94,21 @@ POOL_RESTARTS = Counter(
     "snapshot_renderer_pool_restarts_total",
     "Worker processes replaced after they died (crash, timeout or memory kill).",
 )
+PIECES = Counter(
+    "snapshot_renderer_pieces_total",
+    "Pieces of documents rendered in pieces, by where each came from (memory, disk, miss).",
+    ["cache"],
+)
+PIECE_RENDER_SECONDS = Histogram(
+    "snapshot_renderer_piece_render_duration_seconds",
+    "Wall-clock time of rendering one piece in a worker process.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ASSEMBLY_SECONDS = Histogram(
+    "snapshot_renderer_assembly_duration_seconds",
+    "Wall-clock time of stamping and assembling a document's pieces in a worker process.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 
 
 def _initialise_series() -> None:
@@ -105,6 +120,8 @@ def _initialise_series() -> None:
         for result in ("hit", "miss"):
             CACHE_REQUESTS.labels(layer, result)
     JOB_OUTCOMES.labels("completed", "")
+    for cache in ("memory", "disk", "miss"):
+        PIECES.labels(cache)
 
 
 _initialise_series()

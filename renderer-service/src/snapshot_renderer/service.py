@@ -20,11 +20,14 @@ from snapshot_renderer.cache.disk import DiskStore
 from snapshot_renderer.cache.memory import MemoryCache
 from snapshot_renderer.consumer import JobHandler
 from snapshot_renderer.coordinator import RenderCoordinator
+from snapshot_renderer.documents import PiecedDocuments
 from snapshot_renderer.events import StatusPublisher
 from snapshot_renderer.fair_queue import FairQueue
+from snapshot_renderer.fanout import Fanout
 from snapshot_renderer.http import OpsServer
 from snapshot_renderer.render.fingerprint import compute_fingerprint
 from snapshot_renderer.render.pool import RenderPool
+from snapshot_renderer.sections import SectionHandler
 from snapshot_renderer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ class RendererService:
         self.handler: JobHandler | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        self.sections: SectionHandler | None = None
+        self._sections_queue: AbstractQueue | None = None
+        self._sections_tag: str | None = None
         self.failed_declarations = 0
 
     async def start(self) -> None:
@@ -78,6 +84,7 @@ class RendererService:
             lock_wait_seconds=s.render_timeout_seconds * 2 + 30,
             turns=self.turns,
         )
+        await self._start_pieces(publish_channel)
         self.handler = JobHandler(
             coordinator=self.coordinator,
             publisher=StatusPublisher(publish_channel, s.renderer_id),
@@ -99,6 +106,40 @@ class RendererService:
                 "user_concurrency": s.effective_user_concurrency,
                 "prefetch": s.effective_prefetch,
             },
+        )
+
+    async def _start_pieces(self, publish_channel: AbstractChannel) -> None:
+        """Documents in pieces: this replica's reply queue, the ``render.pieces`` consumer
+        (prefetch: one section per worker, so the sections of a big room spread over every
+        replica) and the coordinator's ``documents``."""
+        s = self.settings
+        assert self.connection is not None and self.coordinator is not None
+        assert self.pool is not None
+        publisher = StatusPublisher(publish_channel, s.renderer_id)
+        fanout = Fanout(
+            publisher=publisher,
+            pieces_queue=s.topology.pieces_queue,
+            reply_queue=s.topology.pieces_reply_queue(s.renderer_id),
+            silence_seconds=s.piece_wait_seconds,
+        )
+        await fanout.start(await self.connection.channel())
+        sections_channel = await self.connection.channel()
+        await sections_channel.set_qos(prefetch_count=s.concurrency)
+        self._sections_queue = await sections_channel.get_queue(s.topology.pieces_queue)
+        self.sections = SectionHandler(
+            coordinator=self.coordinator,
+            pool=self.pool,
+            publisher=publisher,
+            fingerprint=self.fingerprint,
+            max_bytes=s.max_job_bytes,
+        )
+        self._sections_tag = await self._sections_queue.consume(self.sections, no_ack=False)
+        self.coordinator.documents = PiecedDocuments(
+            coordinator=self.coordinator,
+            pool=self.pool,
+            fanout=fanout,
+            min_messages=s.pieces_min_messages,
+            max_pages=s.max_pages,
         )
 
     async def _open_channels(self) -> tuple[AbstractChannel, AbstractQueue]:
@@ -145,6 +186,10 @@ class RendererService:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._consumer_tag)
             self._consumer_tag = None
+        if self._sections_queue is not None and self._sections_tag is not None:
+            with contextlib.suppress(Exception):
+                await self._sections_queue.cancel(self._sections_tag)
+            self._sections_tag = None
         if self.turns is not None:
             self.turns.close()  # misses still waiting for a turn go back to the queue now
         finished = True

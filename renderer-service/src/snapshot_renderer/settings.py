@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
-from snapshot_shared.settings import CommonSettings
+from snapshot_shared.settings import CommonSettings, SnapshotLimitSettings, shared_limit
 
 from snapshot_renderer.render.faults import FaultHooks
 
@@ -34,14 +33,12 @@ def _renderer_id() -> str:
 
 def _job_bytes(values: dict[str, Any]) -> int:
     """The worst-case body of a job within the configured per-snapshot limits."""
-    return SnapshotLimits(
-        values.get("max_snapshot_messages", limits.SNAPSHOT_MESSAGES),
-        values.get("max_snapshot_weight", limits.SNAPSHOT_WEIGHT),
-        values.get("max_snapshot_members", limits.SNAPSHOT_MEMBERS),
-    ).job_bytes()
+    names = ("max_snapshot_messages", "max_snapshot_weight", "max_snapshot_members")
+    messages, weight, members = (values.get(n) or shared_limit(n) for n in names)
+    return SnapshotLimits(messages, weight, members).job_bytes()
 
 
-class Settings(CommonSettings, BaseSettings):
+class Settings(CommonSettings, SnapshotLimitSettings, BaseSettings):
     """Everything the renderer reads from its environment; names are part of the contract."""
 
     model_config = SettingsConfigDict(env_prefix="SNAPSHOT_RENDERER_", extra="ignore")
@@ -54,12 +51,17 @@ class Settings(CommonSettings, BaseSettings):
     worker_max_jobs: Annotated[int, Field(ge=1)] = 100
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
     render_memory_bytes: Annotated[int, Field(ge=0)] = 1 * GIB
-    max_pages: Annotated[int, Field(ge=1)] = 2000
-    # The per-snapshot limits (equal to the API's SNAPSHOT_API_MAX_SNAPSHOT_*); the largest
-    # job body accepted defaults to the worst-case size of a job within them.
-    max_snapshot_messages: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MESSAGES
-    max_snapshot_weight: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_WEIGHT
-    max_snapshot_members: Annotated[int, Field(ge=1)] = limits.SNAPSHOT_MEMBERS
+    # Pages of one document; a room whose weight predicts more is refused before any layout.
+    max_pages: Annotated[int, Field(ge=1)] = 20_000
+    # Rooms of at least this many messages render in pieces (cover, chunks, sections) on every
+    # replica's workers and are assembled; smaller ones render whole in one worker.
+    pieces_min_messages: Annotated[int, Field(ge=1)] = 200
+    # A document job waiting for its sections gives up (and is retried) after this long
+    # without any piece coming back.
+    piece_wait_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # The per-snapshot limits (max_snapshot_*) come from SnapshotLimitSettings: the shared
+    # SNAPSHOT_MAX_SNAPSHOT_*, overridden by SNAPSHOT_RENDERER_MAX_SNAPSHOT_*. The largest job
+    # body accepted defaults to the worst-case size of a job within them.
     max_job_bytes: Annotated[int, Field(ge=1024)] = Field(default_factory=_job_bytes)
     renderer_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         default_factory=_renderer_id
@@ -88,12 +90,6 @@ class Settings(CommonSettings, BaseSettings):
             hold_marker=self.hold_test_marker,
             hold_dir=str(self.hold_test_dir) if self.hold_test_dir else None,
             bloat_marker=self.bloat_test_marker,
-        )
-
-    @property
-    def snapshot_limits(self) -> SnapshotLimits:
-        return SnapshotLimits(
-            self.max_snapshot_messages, self.max_snapshot_weight, self.max_snapshot_members
         )
 
     @property

@@ -247,6 +247,7 @@ def _follow(client: Client, task_id: str, timeout: float, use_events: bool) -> F
         def show(task: Task) -> None:
             phase = task.phase if task.phase not in ("", task.status) else ""
             label = f"{task.status}: {phase}" if phase else task.status
+            label = f"{label} ({task.pieces})" if task.pieces else label
             bar.update(bar.task_ids[0], completed=task.progress, description=label)
 
         return client.follow(
@@ -273,7 +274,8 @@ def status(
         emit(found.raw)
     else:
         cache = f" (cache: {found.cache})" if found.cache else ""
-        out.print(f"{found.status} {found.progress}% {found.phase}{cache}".rstrip())
+        pieces = f" ({found.pieces})" if found.pieces else ""
+        out.print(f"{found.status} {found.progress}% {found.phase}{pieces}{cache}".rstrip())
         if found.error:
             out.print(f"error: {found.error.code}: {found.error.message or ''}", markup=False)
     if found.status == "failed":

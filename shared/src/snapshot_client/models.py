@@ -17,6 +17,11 @@ def _time(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def _count(value: Any) -> int | None:
+    """A count the API may leave out or null (an API older than the field sends none)."""
+    return None if value is None else int(value)
+
+
 def _required_time(value: Any) -> dt.datetime:
     parsed = _time(value)
     if parsed is None:
@@ -125,10 +130,19 @@ class Task:
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    pieces_done: int | None = None  # a render in pieces: how many are ready, of how many
+    pieces_total: int | None = None
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def pieces(self) -> str:
+        """``"3/40 pieces"`` while both counts are known, else ``""``."""
+        if self.pieces_done is None or self.pieces_total is None:
+            return ""
+        return f"{self.pieces_done}/{self.pieces_total} pieces"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Task:
@@ -145,6 +159,8 @@ class Task:
             _time(data.get("started_at")),
             _time(data.get("completed_at")),
             data,
+            _count(data.get("pieces_done")),
+            _count(data.get("pieces_total")),
         )
 
 

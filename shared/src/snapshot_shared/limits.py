@@ -32,20 +32,28 @@ REQUEST_ID_CHARS = 128
 MESSAGE_BYTES = 16 * 1024  # UTF-8 bytes of one body
 MESSAGE_LINE_BREAKS = 500  # ~9 pages of empty lines, 0.2 s of layout
 # What a snapshot's messages may weigh: bytes + LINE_BREAK_WEIGHT per line break +
-# EMOJI_WEIGHT per emoji + MESSAGE_WEIGHT per message. 3 MiB is ~560 pages of plain text
-# (35 s, within the default 120 s / 1 GiB / 2,000-page budgets); 5,000 messages of 200 bytes
-# weigh 3,000,000.
+# EMOJI_WEIGHT per emoji + MESSAGE_WEIGHT per message. With pieces (DESIGN §6, issue 11) a
+# snapshot renders one piece per chunk of the room's timeline (snapshot_shared.chunking: at
+# most 50 messages or 48,000 weight, or one heavier message), so the render budgets (time,
+# memory) hold per piece, not per document. Measured with the renderer's render_pdf on one
+# chunk's messages alone (the 2-core development VM, best of 3, other jobs running): 50
+# messages of 100 bytes (weight 25,000) 3 pages in 0.14 s; a chunk at the budget, 2 x 16 KiB
+# + 14,000 bytes of text (47,968), 9 pages in 0.39 s; one message of 500 line breaks
+# (50,900) 10 pages in 0.12 s; the heaviest piece, one message of 16 KiB of emoji
+# (1,655,184), 2 pages in 10.4 s; peak RSS 83-105 MiB each. 64 MiB holds 100,000 messages of
+# ~270 bytes (100,000 of 100 bytes weigh 50,000,000), ~12,000 pages of plain text at ~5,600
+# weight a page.
 LINE_BREAK_WEIGHT = 100
 MESSAGE_WEIGHT = 400
 # A glyph from the color emoji font costs 1.3-3.3 ms to lay out and write (😀: 3.3 ms, ✅:
-# 1.6 ms, ❤️: 1.4 ms; plain text: ~10 us a byte): 16 KiB of emoji took 9 s. Characters of the
-# emoji blocks, and U+FE0F (emoji presentation), weigh as much as a message.
+# 1.6 ms, ❤️: 1.4 ms; plain text: ~10 us a byte): 16 KiB of emoji took 9-10 s. Characters of
+# the emoji blocks, and U+FE0F (emoji presentation), weigh as much as a message.
 EMOJI_WEIGHT = 400
-SNAPSHOT_MESSAGES = 5_000
-SNAPSHOT_WEIGHT = 3 * 2**20
-# Members listed in a snapshot: a member row costs 11 ms (short names) to 75 ms (100-char
-# names, 110-char ids that wrap); 500 of the latter took 38 s (39 pages, 123 MiB), which with
-# messages at the weight limit (35 s) stays within the 120 s budget.
+SNAPSHOT_MESSAGES = 100_000
+SNAPSHOT_WEIGHT = 64 * 2**20
+# Members listed in a snapshot (all on its cover piece): a member row costs 11 ms (short
+# names) to 75 ms (100-char names, 110-char ids that wrap); 500 of the latter took 38 s (39
+# pages, 123 MiB), within the default 120 s budget of one piece.
 SNAPSHOT_MEMBERS = 500
 
 # The same class is in migrations/0002_edges_input.sql (PostgreSQL's regexp_count).

@@ -13,7 +13,7 @@ import zoneinfo
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from snapshot_shared import limits
 from snapshot_shared.limits import SnapshotLimits
@@ -88,6 +88,11 @@ class PayloadMessage(WireModel):
     # Characters: a UTF-8 byte bound implies this one (the API checks the bytes).
     body: Annotated[str, Field(max_length=limits.MESSAGE_BYTES)]
     kind: Annotated[str, Field(max_length=limits.KIND_CHARS)] = "message"
+    # The message's place in its room's timeline and the room's chunk it belongs to
+    # (``snapshot_shared.chunking``), the same in every snapshot of the room, scoped or not.
+    # Payloads frozen before the API stored them (migration 0009) carry neither.
+    ordinal: Annotated[int, Field(ge=0)] | None = None
+    chunk: Annotated[int, Field(ge=0)] | None = None
 
 
 class SnapshotPayload(WireModel):
@@ -98,6 +103,22 @@ class SnapshotPayload(WireModel):
     members: list[PayloadMember] = []
     messages: list[PayloadMessage] = []
     as_of: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _timeline_order(self) -> SnapshotPayload:
+        """Messages carry an ordinal and a chunk each, or none do; in timeline order if so."""
+        places = [(m.ordinal, m.chunk) for m in self.messages]
+        known = [(o, c) for o, c in places if o is not None and c is not None]
+        if len(known) != len(places) and any(o is not None or c is not None for o, c in places):
+            raise ValueError("messages carry an ordinal and a chunk each, or none of them")
+        for (ordinal, chunk), (next_ordinal, next_chunk) in zip(known, known[1:], strict=False):
+            if next_ordinal <= ordinal or next_chunk < chunk:
+                raise ValueError(
+                    "messages must be in timeline order: increasing ordinals, chunks that never"
+                    f" go back (ordinal {next_ordinal}, chunk {next_chunk} follows ordinal"
+                    f" {ordinal}, chunk {chunk})"
+                )
+        return self
 
 
 class RenderJob(WireModel):
@@ -115,6 +136,10 @@ class RenderJob(WireModel):
     # Who asked (the snapshot's ``requested_by``): renderers share their workers fairly
     # among users. Optional (jobs of older APIs carry none); never part of a content hash.
     requested_by: UserId | None = None
+    # Which formula ``content_hash`` follows (``snapshot_shared.hashing``): 1, over the whole
+    # payload (jobs of older APIs, and re-renders of snapshots created before sealed chunks,
+    # carry none), or 2, over the chain of the payload's chunk digests.
+    hash_version: Literal[1, 2] = 1
 
 
 class Artifact(WireModel):
@@ -144,6 +169,17 @@ class StatusEvent(WireModel):
     renderer_id: Text | None = None
     attempt: Annotated[int, Field(ge=1)] | None = None
     at: dt.datetime
+    # A render in pieces (DESIGN §6): how many of the snapshot's pieces are ready, of how many.
+    # Optional (a whole-document render, a cache hit and older renderers send neither).
+    pieces_done: Annotated[int, Field(ge=0)] | None = None
+    pieces_total: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _pieces_within_total(self) -> StatusEvent:
+        done, total = self.pieces_done, self.pieces_total
+        if done is not None and total is not None and done > total:
+            raise ValueError(f"pieces_done ({done}) is more than pieces_total ({total})")
+        return self
 
 
 class MessageDecodeError(ValueError):
@@ -184,17 +220,48 @@ def encode_job(
     """
     if job.payload:
         raise ValueError("encode_job takes the payload as canonical bytes, not in the model")
-    # The slot is found exactly once: a quote inside any JSON string is escaped as \".
-    head, slot, tail = job.model_dump_json().encode("utf-8").partition(_PAYLOAD_SLOT)
-    if not slot or _PAYLOAD_SLOT in tail:
-        raise ValueError("no unique payload slot in the serialized job")
-    head += b'"payload":'
+    head, tail = envelope_frame(job.model_dump_json().encode("utf-8"))
     if gzip_threshold is None or len(head) + len(canonical_payload) + len(tail) <= gzip_threshold:
         return head + canonical_payload + tail, None
     if payload_gzip is None:
         payload_gzip = gzip.compress(canonical_payload, compresslevel=1, mtime=0)
     head_gz = gzip.compress(head, compresslevel=1, mtime=0)
     return head_gz + payload_gzip + gzip.compress(tail, compresslevel=1, mtime=0), GZIP
+
+
+def envelope_frame(envelope: bytes) -> tuple[bytes, bytes]:
+    """A job serialized with an empty payload (``"payload":{}``), cut where the payload goes:
+    ``head + payload + tail`` is the job carrying that payload."""
+    # The slot is found exactly once: a quote inside any JSON string is escaped as \".
+    head, slot, tail = envelope.partition(_PAYLOAD_SLOT)
+    if not slot or _PAYLOAD_SLOT in tail:
+        raise ValueError("no unique payload slot in the serialized job")
+    return head + b'"payload":', tail
+
+
+def splice_job(
+    envelope: bytes,
+    before: bytes,
+    middle: list[bytes],
+    after: bytes,
+    gzip_threshold: int | None = None,
+    payload_bytes: int | None = None,
+) -> tuple[bytes, str | None]:
+    """The body of the job ``envelope`` (a job serialized with an empty payload) carrying the
+    payload whose canonical bytes are ``before``, the contents of the gzip members ``middle``
+    and ``after``; ``payload_bytes`` is their total length.
+
+    Above ``gzip_threshold`` the body is gzip: a member of the envelope's head with
+    ``before``, the ``middle`` members as they are, a member of ``after`` with the envelope's
+    tail; nothing in ``middle`` is decompressed. At or below it, the plain JSON."""
+    head, tail = envelope_frame(envelope)
+    size = len(head) + len(tail) + (payload_bytes if payload_bytes is not None else 2**62)
+    if gzip_threshold is not None and size <= gzip_threshold:
+        inner = inflate(b"".join(middle), GZIP, size) if middle else b""
+        return head + before + inner + after + tail, None
+    first = gzip.compress(head + before, compresslevel=1, mtime=0)
+    last = gzip.compress(after + tail, compresslevel=1, mtime=0)
+    return b"".join([first, *middle, last]), GZIP
 
 
 def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:

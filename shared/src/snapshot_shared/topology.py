@@ -6,6 +6,9 @@ Queues (all quorum, all under the optional prefix):
   rejects a job, it is dead-lettered to ``render.jobs.dead`` (read by the API).
 - ``render.jobs.retry.<n>s``: one delay queue per retry step; a job the renderer could not
   finish is copied here and comes back to ``render.jobs`` when its ``x-message-ttl`` ends.
+- ``render.pieces``: the sections of big documents, rendered by any renderer replica's workers
+  (renderer to renderer); each replica answers on its own ``render.pieces.reply.<id>``, an
+  exclusive queue that goes away with the replica's connection.
 - ``render.status``: renderer status events (read by the API); a poison event (undecodable, or
   redelivered ``status_delivery_limit`` times) goes to ``render.status.dead`` for an operator,
   and so does a dead-lettered job the API failed to apply ``status_delivery_limit`` times.
@@ -23,6 +26,7 @@ older release answers ``PRECONDITION_FAILED`` (``declare`` explains what to dele
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +70,16 @@ class Topology:
         return f"{self.prefix}render.jobs.dead"
 
     @property
+    def pieces_queue(self) -> str:
+        return f"{self.prefix}render.pieces"
+
+    def pieces_reply_queue(self, renderer_id: str) -> str:
+        """The reply queue of one renderer replica (exclusive to its connection); characters of
+        the id other than letters, digits, ``_.-`` become ``_``."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", renderer_id)
+        return f"{self.prefix}render.pieces.reply.{safe}"
+
+    @property
     def status_queue(self) -> str:
         return f"{self.prefix}render.status"
 
@@ -86,6 +100,7 @@ class Topology:
     def queues(self) -> tuple[str, ...]:
         return (
             self.jobs_queue,
+            self.pieces_queue,
             self.dead_queue,
             self.status_queue,
             self.status_dead_queue,
@@ -173,9 +188,9 @@ async def declare_api_side(channel: AbstractChannel, topology: Topology) -> ApiD
 
 
 async def declare_renderer_side(channel: AbstractChannel, topology: Topology) -> AbstractQueue:
-    """The exchanges, ``render.jobs`` (bound to the jobs exchange) and the retry delay queues;
-    returns the jobs queue. The status and dead-letter queues the renderer publishes to are the
-    API's: ``require_api_side`` waits for them."""
+    """The exchanges, ``render.jobs`` (bound to the jobs exchange), ``render.pieces`` and the
+    retry delay queues; returns the jobs queue. The status and dead-letter queues the renderer
+    publishes to are the API's: ``require_api_side`` waits for them."""
     exchange = await _exchanges(channel, topology)
     jobs = await _queue(
         channel,
@@ -187,6 +202,9 @@ async def declare_renderer_side(channel: AbstractChannel, topology: Topology) ->
         },
     )
     await jobs.bind(exchange, JOBS_ROUTING_KEY)
+    # Sections of a document: a section whose delivery keeps failing (its replica killed over
+    # and over) is dropped at the limit; the document job waiting for it gives up and retries.
+    await _queue(channel, topology.pieces_queue, {"x-delivery-limit": topology.delivery_limit})
     for seconds, name in zip(topology.retry_delays_seconds, topology.retry_queues, strict=True):
         await _queue(
             channel,

@@ -1,112 +1,145 @@
-"""The frozen read of a snapshot: the caller's role, the room, its members and its messages.
+"""The frozen read of a snapshot, in a number of statements that does not grow with the room.
 
-One statement, so one round trip and one consistent view of the room (a single statement
-sees one snapshot of the database even under READ COMMITTED). PostgreSQL renders members
-and messages as JSON arrays with timestamps already in the canonical UTC ``Z`` form, so the
-API parses one string per section instead of building a dict per row. Messages are
-aggregated as whole rows (several times faster than ``json_build_object`` per row) and carry
-their ``seq``, which ``messages_of`` drops once the order is guaranteed by ``ORDER BY``.
+``meta`` (one statement): the caller's role, the room, its member count, and what the scope
+holds, from the sealed chunk records (``db/chunks.py``) and the room's open chunk, before any
+message is read: message count and weight (the limits are checked on these), and
 
-Members and messages are read only when the caller may create snapshots (an editor, an
-owner or an admin) and the scope asks for them, so a refused request costs one index probe.
-Before any body is read, one aggregate over the scope counts the members and the messages and
-sums the messages' stored ``weight``; the bodies are read only when the three are within the
-limits, so a snapshot over them costs no body transfer or parse.
+- unscoped: the last sealed chunk (its hash chain and running totals): O(1) whatever the room;
+- scoped (``from``/``to``): the sealed chunks whose time range meets the scope (their digests,
+  whether the scope holds them whole), so its interior chunks are shared with every other
+  snapshot of the room.
+
+Then, within the limits, ``members`` and ``messages``: the rows of the members and of the
+messages the snapshot holds only in part (the scope's edge chunks) or that are not sealed yet
+(the open chunk): at most a few chunks of messages, bounded by the chunk rule. Messages are
+read below the ``next_ordinal`` ``meta`` saw, so the three statements see one timeline
+without a transaction (an append in between only adds later ordinals).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
 
-_UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
-_SCOPED = """
-FROM messages
-WHERE room_id = r.id
-  AND ($6::timestamptz IS NULL OR messages.created_at >= $6)
-  AND ($7::timestamptz IS NULL OR messages.created_at <= $7)
-ORDER BY seq LIMIT $8
-"""
-FREEZE = f"""
+def _bounds(since: int, until: int) -> tuple[str, str]:
+    """The scope's time bounds (parameters ``$since``, ``$until``) as never-NULL values."""
+    return (
+        f"coalesce(${since}::timestamptz, '-infinity')",
+        f"coalesce(${until}::timestamptz, 'infinity')",
+    )
+
+
+_FROM, _TO = _bounds(6, 7)
+META = f"""
 WITH room AS (
-  SELECT r.id, r.name, r.created_at, m.role,
-         $4 AND (m.role IN ('editor', 'owner') OR $3) AS read_members,
-         $5 AND (m.role IN ('editor', 'owner') OR $3) AS read_messages
+  SELECT r.id, r.name, r.created_at, m.role, r.next_ordinal, r.chunk_index, r.chunk_messages,
+         r.chunk_weight,
+         $4 AND (m.role = ANY($9::text[]) OR $3) AS read_members,
+         $5 AND (m.role = ANY($9::text[]) OR $3) AS read_messages
   FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
   WHERE r.id = $1
-), sizes AS (
-  SELECT CASE WHEN read_members THEN (
-           SELECT count(*) FROM members x WHERE x.room_id = r.id) ELSE 0 END AS member_count,
-         s.message_count, s.message_weight
-  FROM room r LEFT JOIN LATERAL (
-    SELECT count(*) AS message_count, coalesce(sum(weight), 0) AS message_weight
-    FROM (SELECT weight {_SCOPED}) w WHERE r.read_messages
-  ) s ON true
+), last AS (
+  SELECT c.chain, c.total_messages, c.total_weight, c.total_bytes, c.last_ordinal
+  FROM chunks c JOIN room r ON c.room_id = r.id AND c.chunk = r.chunk_index - 1
+), parts AS (
+  SELECT c.chunk, c.digest, c.messages, c.weight, c.bytes, c.first_ordinal, c.last_ordinal,
+         c.last_at, c.min_at >= {_FROM} AND c.max_at <= {_TO} AS whole
+  FROM chunks c JOIN room r ON c.room_id = r.id
+  WHERE $8 AND r.read_messages AND c.max_at >= {_FROM} AND c.min_at <= {_TO}
+), ranges AS (
+  SELECT first_ordinal AS lo, last_ordinal AS hi FROM parts WHERE NOT whole
+  UNION ALL
+  SELECT coalesce((SELECT last_ordinal + 1 FROM last), 0), r.next_ordinal - 1
+  FROM room r WHERE r.read_messages
+), edges AS (  -- unscoped: the open chunk, as the room row counts it
+  SELECT count(*) AS n, coalesce(sum(m.weight), 0) AS w
+  FROM ranges g CROSS JOIN LATERAL (
+    SELECT weight FROM messages m
+    WHERE $8 AND m.room_id = $1 AND m.ordinal BETWEEN g.lo AND g.hi
+      AND m.created_at >= {_FROM} AND m.created_at <= {_TO}
+    OFFSET 0
+  ) m
+  UNION ALL
+  SELECT chunk_messages, chunk_weight FROM room WHERE NOT $8 AND read_messages
 )
-SELECT r.id::text AS id, r.name, {_UTC.format("r.created_at")} AS created_at, r.role,
-  z.member_count, z.message_count, z.message_weight,
-  CASE WHEN r.read_members AND z.member_count <= $9 THEN (
-    SELECT coalesce(json_agg(json_build_object(
-             'user_id', x.user_id, 'display_name', x.display_name, 'role', x.role,
-             'joined_at', {_UTC.format("x.joined_at")})
-           ORDER BY x.joined_at, x.user_id), '[]')::text
-    FROM members x WHERE x.room_id = r.id
-  ) END AS members,
-  CASE WHEN r.read_messages AND z.message_count < $8 AND z.message_weight <= $10 THEN (
-    SELECT coalesce(json_agg(y ORDER BY y.seq), '[]')::text
-    FROM (
-      SELECT seq, id::text AS id, author_id, author_name,
-             {_UTC.format("created_at")} AS created_at, body, kind
-      {_SCOPED}
-    ) y
-  ) END AS messages
-FROM room r CROSS JOIN sizes z
+SELECT r.id, r.name, r.created_at, r.role, r.next_ordinal, r.chunk_index, r.read_members,
+  r.read_messages,
+  CASE WHEN r.read_members THEN (
+    SELECT count(*) FROM members x WHERE x.room_id = r.id) ELSE 0 END AS member_count,
+  l.chain, l.total_messages, l.total_weight, l.total_bytes, l.last_ordinal AS sealed_to,
+  (SELECT coalesce(sum(n), 0)::bigint FROM edges) AS edge_count,
+  (SELECT coalesce(sum(w), 0)::bigint FROM edges) AS edge_weight,
+  ARRAY(SELECT chunk FROM parts ORDER BY chunk) AS part_chunks,
+  ARRAY(SELECT digest FROM parts ORDER BY chunk) AS part_digests,
+  ARRAY(SELECT whole FROM parts ORDER BY chunk) AS part_whole,
+  ARRAY(SELECT messages FROM parts ORDER BY chunk) AS part_messages,
+  ARRAY(SELECT weight FROM parts ORDER BY chunk) AS part_weights,
+  ARRAY(SELECT bytes FROM parts ORDER BY chunk) AS part_bytes,
+  ARRAY(SELECT last_at FROM parts ORDER BY chunk) AS part_last_at,
+  ARRAY(SELECT lo FROM ranges ORDER BY lo) AS range_lo,
+  ARRAY(SELECT hi FROM ranges ORDER BY lo) AS range_hi
+FROM room r LEFT JOIN last l ON true
+"""
+MEMBERS = """
+SELECT user_id, display_name, role, joined_at FROM members WHERE room_id = $1
+ORDER BY joined_at, user_id
+"""
+_FROM, _TO = _bounds(5, 6)
+# Each range is its own index range scan (LATERAL, OFFSET 0 so that it stays one): a generic
+# plan, which knows neither the room nor the ranges, read every message of the room and
+# filtered them (100 ms for 100,000 messages once the plan cache went generic).
+MESSAGES = f"""
+SELECT m.* FROM unnest($2::int[], $3::int[]) AS g(lo, hi) CROSS JOIN LATERAL (
+  SELECT id, author_id, author_name, created_at, body, kind, ordinal, chunk, weight
+  FROM messages
+  WHERE room_id = $1 AND ordinal BETWEEN g.lo AND least(g.hi, $4 - 1)
+    AND created_at >= {_FROM} AND created_at <= {_TO}
+  OFFSET 0  -- not flattened into a join: one index range scan per range
+) m
+ORDER BY m.ordinal
 """
 
 
-def messages_of(text: str | None) -> list[dict[str, Any]]:
-    """The ``messages`` column as payload messages (without the ``seq`` they were ordered by)."""
-    if text is None:
-        return []
-    messages: list[dict[str, Any]] = json.loads(text)
-    for message in messages:
-        del message["seq"]
-    return messages
-
-
-async def read(
-    conn: asyncpg.Connection | asyncpg.Pool,
+async def meta(
+    conn: asyncpg.Connection,
     room_id: UUID,
     user_id: str,
     *,
     is_admin: bool,
+    readers: Sequence[str],
     members: bool,
     messages: bool,
     since: dt.datetime | None,
     until: dt.datetime | None,
-    max_messages: int,
-    max_members: int,
-    max_weight: int,
 ) -> asyncpg.Record | None:
-    """The room row with ``role``, ``member_count``, ``message_count`` (at most
-    ``max_messages + 1``) and ``message_weight``, and ``members``/``messages`` as JSON text
-    (NULL when not asked for, not allowed, or over a limit); None when the room does not
-    exist."""
+    """The room row with the caller's ``role``, ``member_count`` and the scope's sealed
+    chunks and edge sizes (module docstring); None when the room does not exist. Room data
+    is read only for a caller whose role is in ``readers`` (or an administrator)."""
+    scoped = since is not None or until is not None
     return await conn.fetchrow(
-        FREEZE,
-        room_id,
-        user_id,
-        is_admin,
-        members,
-        messages,
-        since,
-        until,
-        max_messages + 1,
-        max_members,
-        max_weight,
+        META, room_id, user_id, is_admin, members, messages, since, until, scoped, list(readers)
     )
+
+
+async def member_rows(conn: asyncpg.Connection, room_id: UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(MEMBERS, room_id))
+
+
+async def message_rows(
+    conn: asyncpg.Connection,
+    room_id: UUID,
+    ranges: tuple[Sequence[int], Sequence[int]],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    below: int,
+) -> list[asyncpg.Record]:
+    """The messages within the scope in the ordinal ranges ``ranges`` (lows, highs), below
+    ordinal ``below``, in timeline order."""
+    lows, highs = ranges
+    if not lows:
+        return []
+    return list(await conn.fetch(MESSAGES, room_id, lows, highs, below, since, until))

@@ -1,18 +1,28 @@
-"""Versioned SQL migrations (``migrations/NNNN_slug.sql``), applied once each, in order."""
+"""Versioned SQL migrations (``migrations/NNNN_slug.sql``), applied once each, in order.
+
+A migration may have a Python step (``STEPS``), run right after its SQL in the same
+transaction: for data work SQL cannot do byte-exactly (gzip, the canonical JSON the renderer
+hashes), such as sealing the closed chunks of existing rooms (0011).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
 import snapshot_api
+from snapshot_api.db import chunks
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_ID = 0x5EA95407  # advisory lock: one migrator at a time
+STEPS: dict[str, Callable[[asyncpg.Connection], Awaitable[object]]] = {
+    "0011_sealed_chunks": chunks.seal_existing,
+}
 
 
 def migrations_dir() -> Path:
@@ -67,6 +77,8 @@ async def migrate(dsn: str, folder: Path | None = None) -> list[str]:
                 continue
             async with conn.transaction():
                 await conn.execute(path.read_text(encoding="utf-8"))
+                if (step := STEPS.get(name)) is not None:
+                    log.info("migration %s: %s", name, await step(conn))
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
                 )

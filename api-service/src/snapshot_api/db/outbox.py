@@ -14,14 +14,37 @@ lock, so several API workers together never publish past the limit.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 
 INSERT = """
-INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+INSERT INTO outbox (task_id, routing_key, body, content_encoding, request_id, requested_by,
+                    manifest)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
 """
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A render attempt to enqueue: the values of its ``tasks`` and ``outbox`` rows
+    (``services/render_jobs.py`` builds it). ``manifest``: the body is the job's envelope, the
+    relay splices that manifest's payload in."""
+
+    task_id: UUID
+    snapshot_id: UUID
+    created_at: dt.datetime
+    deadline: dt.datetime
+    routing_key: str
+    body: bytes
+    content_encoding: str | None
+    request_id: str | None
+    requested_by: str | None
+    manifest: str | None = None
+
+
 # One relay at a time decides what to publish (held until its transaction ends).
 TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtextextended('outbox-relay', 0))"
 # The rows publishable now, oldest first, at most $1: every row that names no user, and of each
@@ -59,6 +82,7 @@ WITH RECURSIVE users AS (
    ORDER BY id LIMIT $1)
 )
 SELECT o.id, o.task_id, o.routing_key, o.body, o.content_encoding, o.request_id, o.attempts,
+       o.manifest,
        t.status IN ('completed', 'failed') AS finished
 FROM outbox o JOIN tasks t ON t.id = o.task_id
 WHERE o.id = ANY (ARRAY(SELECT id FROM allowed))  -- primary-key probes, not a scan of all
@@ -102,21 +126,10 @@ FROM waiting w LEFT JOIN outstanding b ON b.who = w.who
 PARKED = "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL"
 
 
-async def insert(
-    conn: asyncpg.Connection,
-    task_id: UUID,
-    routing_key: str,
-    body: bytes,
-    content_encoding: str | None,
-    request_id: str | None,
-    requested_by: str | None,
-) -> int:
-    """Add a row; ``requested_by`` None: not limited per user."""
-    return int(
-        await conn.fetchval(
-            INSERT, task_id, routing_key, body, content_encoding, request_id, requested_by
-        )
-    )
+async def insert(conn: asyncpg.Connection, job: NewJob) -> int:
+    """Add the job's row; ``requested_by`` None: not limited per user."""
+    row = (job.task_id, job.routing_key, job.body, job.content_encoding, job.request_id)
+    return int(await conn.fetchval(INSERT, *row, job.requested_by, job.manifest))
 
 
 async def lock_publishable(

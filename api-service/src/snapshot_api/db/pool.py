@@ -37,6 +37,18 @@ UNREACHABLE: tuple[type[Exception], ...] = (
 )
 
 
+# The database lost or going away mid-request: a request answers 503 ``unavailable``, a consumer
+# retries later. One definition for the HTTP layer, messaging and services alike.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    ConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    TimeoutError,
+)
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """The pool, with ``db_pool_min`` connections opened at once. When PostgreSQL does not
     answer at start-up, the pool opens its connections on demand instead: the API comes up,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
+
+from snapshot_api.db import params
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -16,7 +19,7 @@ INSERT INTO tasks (id, snapshot_id, created_at, deadline) VALUES ($1, $2, $3, $4
 GET_WITH_ROOM = """
 SELECT t.id, t.snapshot_id, t.status, t.progress, t.phase, t.cache, t.attempts,
        t.render_ms, t.error_code, t.error_message, t.created_at, t.started_at, t.completed_at,
-       t.event_seq, s.room_id
+       t.pieces_done, t.pieces_total, t.event_seq, s.room_id
 FROM tasks t JOIN snapshots s ON s.id = t.snapshot_id
 WHERE t.id = $1 AND s.deleted_at IS NULL
 """
@@ -39,23 +42,67 @@ UPDATE tasks t SET status = 'failed', phase = 'deadline_exceeded', error_code = 
 FROM expired WHERE t.id = expired.id
 RETURNING t.id, t.snapshot_id, t.created_at, t.completed_at
 """
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A renderer status event as ``APPLY_EVENT``'s parameters: the task's new ``status``,
+    what it records, and the snapshot's artifact or error (``snapshot_error_*``: the
+    snapshot's error should the task fail or complete without an artifact)."""
+
+    task_id: UUID
+    snapshot_id: UUID
+    status: str
+    progress: int
+    phase: str
+    cache: str | None
+    attempts: int
+    renderer_id: str | None
+    render_ms: float | None
+    error_code: str | None
+    error_message: str | None
+    at: dt.datetime
+    artifact_key: str | None
+    artifact_bytes: int | None
+    artifact_pages: int | None
+    pdf_sha256: str | None
+    snapshot_error_code: str
+    snapshot_error_message: str
+    pieces_done: int | None
+    pieces_total: int | None
+
+
+E = params.slots(TaskEvent)
 # A renderer status event, applied in one statement (so one round trip, atomic without
 # BEGIN/COMMIT): the task row is locked, changed only forward (never out of a terminal state,
-# never back in progress), and its snapshot follows: rendering, completed with its artifact,
-# or failed unless it already has a PDF (a re-render may fail alone).
-APPLY_EVENT = """
+# never back in progress or in pieces done), and its snapshot follows: rendering, completed
+# with its artifact, or failed unless it already has a PDF (a re-render may fail alone).
+# While rendering, an event that moves neither the progress nor the piece counts is stale.
+# A completed task has all its pieces done.
+_PIECES_DONE = f"""CASE WHEN {E.status} = 'completed'
+    THEN COALESCE({E.pieces_total}::int, t.pieces_total)
+  ELSE LEAST(GREATEST(t.pieces_done, {E.pieces_done}::int),
+             COALESCE({E.pieces_total}::int, t.pieces_total)) END"""
+_NOTHING_NEW = f"""{E.status} = 'rendering' AND cur.status = 'rendering'
+       AND {E.progress}::int <= cur.progress
+       AND COALESCE({E.pieces_done}::int <= cur.pieces_done, {E.pieces_done}::int IS NULL)
+       AND ({E.pieces_total}::int IS NULL
+            OR {E.pieces_total}::int IS NOT DISTINCT FROM cur.pieces_total)"""
+APPLY_EVENT = f"""
 WITH cur AS (
-  SELECT id, snapshot_id, status, progress, created_at FROM tasks WHERE id = $1 FOR UPDATE
+  SELECT id, snapshot_id, status, progress, pieces_done, pieces_total, created_at
+  FROM tasks WHERE id = $1 FOR UPDATE
 ), upd AS (
   UPDATE tasks t SET status = $3,
          progress = CASE WHEN $3 = 'completed' THEN 100 ELSE GREATEST($4::int, cur.progress) END,
          phase = $5, cache = COALESCE($6, t.cache), attempts = GREATEST(t.attempts, $7),
          renderer_id = COALESCE($8, t.renderer_id), render_ms = COALESCE($9, t.render_ms),
          error_code = $10, error_message = $11, started_at = COALESCE(t.started_at, $12),
-         completed_at = CASE WHEN $3 IN ('completed', 'failed') THEN $12 END
+         completed_at = CASE WHEN $3 IN ('completed', 'failed') THEN $12 END,
+         pieces_done = {_PIECES_DONE}, pieces_total = COALESCE($20::int, t.pieces_total)
   FROM cur
   WHERE t.id = cur.id AND cur.snapshot_id = $2 AND cur.status NOT IN ('completed', 'failed')
-    AND NOT ($3 = 'rendering' AND cur.status = 'rendering' AND $4::int <= cur.progress)
+    AND NOT ({_NOTHING_NEW})
   RETURNING cur.created_at
 ), rendering AS (
   UPDATE snapshots SET status = 'rendering'
@@ -88,32 +135,10 @@ async def get_with_room(conn: Conn, task_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(GET_WITH_ROOM, task_id)
 
 
-async def apply_event(
-    conn: Conn, task_id: UUID, snapshot_id: UUID, status: str, **v: Any
-) -> asyncpg.Record:
+async def apply_event(conn: Conn, event: TaskEvent) -> asyncpg.Record:
     """Apply one event (see ``APPLY_EVENT``): ``found`` is false for an unknown task,
     ``created_at`` (the task's) is NULL when the event was stale or a duplicate."""
-    row: asyncpg.Record = await conn.fetchrow(
-        APPLY_EVENT,
-        task_id,
-        snapshot_id,
-        status,
-        v["progress"],
-        v["phase"],
-        v.get("cache"),
-        v.get("attempts") or 0,
-        v.get("renderer_id"),
-        v.get("render_ms"),
-        v.get("error_code"),
-        v.get("error_message"),
-        v["at"],
-        v.get("artifact_key"),
-        v.get("artifact_bytes"),
-        v.get("artifact_pages"),
-        v.get("pdf_sha256"),
-        v.get("snapshot_error_code"),
-        v.get("snapshot_error_message"),
-    )
+    row: asyncpg.Record = await conn.fetchrow(APPLY_EVENT, *params.args(event))
     return row
 
 

@@ -37,6 +37,7 @@ from snapshot_shared.topology import TopologyMissing, declare_api_side, require
 from snapshot_api.background import BackgroundLoop
 from snapshot_api.db import outbox
 from snapshot_api.messaging.broker import Broker
+from snapshot_api.messaging.job_bodies import JobBodyError, body_of
 from snapshot_api.metrics import OUTBOX_PARKED, OUTBOX_PUBLISH_FAILED, OUTBOX_PUBLISHED
 from snapshot_api.services.tasks import apply_event
 
@@ -48,13 +49,17 @@ BATCH = 100
 class Failure:
     """Why one row was not published; ``kind`` says whether the row is to blame."""
 
-    kind: str  # refused | too_large | channel | timeout | broker | no_jobs_queue
+    kind: str  # refused | too_large | no_body | channel | timeout | broker | no_jobs_queue
     error: str
+
+    @property
+    def hopeless(self) -> bool:
+        return self.kind in ("too_large", "no_body")
 
     def counts(self, others_published: bool) -> bool:
         if self.kind == "timeout":  # the broker confirmed others: this row is the problem
             return others_published
-        return self.kind in ("refused", "too_large")
+        return self.kind in ("refused", "too_large", "no_body")
 
 
 Outcome = Failure | None  # None: published and confirmed
@@ -73,6 +78,7 @@ class OutboxRelay(BackgroundLoop):
         publish_timeout: float = 10.0,
         max_message_bytes: int = 128 * 2**20,
         jobs_per_user: int = 0,
+        gzip_threshold: int | None = 1024,
     ) -> None:
         super().__init__()
         self.pool = pool
@@ -82,6 +88,7 @@ class OutboxRelay(BackgroundLoop):
         self.publish_timeout = publish_timeout
         self.max_message_bytes = max_message_bytes
         self.jobs_per_user = jobs_per_user
+        self.gzip_threshold = gzip_threshold
         self._wake = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -117,10 +124,10 @@ class OutboxRelay(BackgroundLoop):
             await outbox.delete(conn, over)
             if not rows:
                 return len(over)
-            outcomes = await self._publish_rows(rows)
+            outcomes = await self._publish_rows(conn, rows)
             published = [i for i, outcome in outcomes.items() if outcome is None]
             failures = {
-                i: (f.error, f.kind == "too_large")
+                i: (f.error, f.hopeless)
                 for i, f in outcomes.items()
                 if f is not None and f.counts(bool(published))
             }
@@ -132,15 +139,32 @@ class OutboxRelay(BackgroundLoop):
         OUTBOX_PUBLISH_FAILED.inc(len(failures))
         return len(published) + len(over)
 
-    async def _publish_rows(self, rows: list[asyncpg.Record]) -> dict[int, Outcome]:
+    async def _bodies(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record]
+    ) -> tuple[dict[int, tuple[bytes, str | None]], dict[int, Outcome]]:
+        """Each row's job body (``job_bodies``), or why it has none."""
+        bodies: dict[int, tuple[bytes, str | None]] = {}
+        broken: dict[int, Outcome] = {}
+        for row in rows:
+            try:
+                bodies[row["id"]] = await body_of(conn, row, self.gzip_threshold)
+            except JobBodyError as exc:
+                broken[row["id"]] = Failure("no_body", str(exc))
+        return bodies, broken
+
+    async def _publish_rows(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record]
+    ) -> dict[int, Outcome]:
+        bodies, outcomes = await self._bodies(conn, rows)
+        rows = [r for r in rows if r["id"] in bodies]
         exchange = await self._open()
-        done = await asyncio.gather(*(self._publish(exchange, row) for row in rows))
-        outcomes: dict[int, Outcome] = {r["id"]: o for r, o in zip(rows, done, strict=True)}
+        done = await asyncio.gather(*(self._publish(exchange, r, bodies[r["id"]]) for r in rows))
+        outcomes.update({r["id"]: o for r, o in zip(rows, done, strict=True)})
         # The broker closed the channel over one of the rows: find which by trying each alone.
         for row in rows:
             outcome = outcomes[row["id"]]
             if outcome is not None and outcome.kind == "channel":
-                alone = await self._publish(await self._open(), row)
+                alone = await self._publish(await self._open(), row, bodies[row["id"]])
                 if alone is not None and alone.kind == "channel":
                     alone = Failure("refused", alone.error)
                 outcomes[row["id"]] = alone
@@ -172,15 +196,18 @@ class OutboxRelay(BackgroundLoop):
                 await channel.close()
         return False
 
-    async def _publish(self, exchange: AbstractExchange, row: asyncpg.Record) -> Outcome:
-        size = len(row["body"])
+    async def _publish(
+        self, exchange: AbstractExchange, row: asyncpg.Record, job: tuple[bytes, str | None]
+    ) -> Outcome:
+        body, encoding = job
+        size = len(body)
         if size > self.max_message_bytes:
             return Failure("too_large", f"{size} bytes, more than {self.max_message_bytes}")
         task_id = str(row["task_id"])
         message = aio_pika.Message(
-            body=row["body"],
+            body=body,
             content_type="application/json",
-            content_encoding=row["content_encoding"],
+            content_encoding=encoding,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             correlation_id=task_id,
             message_id=task_id,

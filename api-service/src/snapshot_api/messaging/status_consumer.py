@@ -24,9 +24,9 @@ from snapshot_shared.logging import bound
 from snapshot_shared.messages import MessageDecodeError, StatusEvent, decode_event, decode_job
 from snapshot_shared.topology import STATUS_DELIVERY_LIMIT, ApiDeclared
 
+from snapshot_api.db.pool import DATABASE_DOWN
 from snapshot_api.messaging.dead_letters import dead_job_event, death_reason
 from snapshot_api.metrics import DEAD_LETTERED, STATUS_EVENTS, STATUS_EVENTS_RETRIED
-from snapshot_api.problems import DATABASE_DOWN
 from snapshot_api.services.tasks import accept_event
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from snapshot_api.metrics import SNAPSHOTS_CREATED
 from snapshot_api.openapi import problem_responses, rate_limited
 from snapshot_api.responses import PdfFile, check_range
 from snapshot_api.schemas import Snapshot, SnapshotAccepted, SnapshotList, SnapshotRequest
-from snapshot_api.services import downloads, queries, snapshots
+from snapshot_api.services import downloads, snapshots
 
 router = APIRouter(prefix="/api/v1", tags=["snapshots"])
 IdempotencyKey = Annotated[
@@ -68,7 +68,7 @@ async def create_snapshot(
     if not created.reused:
         relay.kick()
     SNAPSHOTS_CREATED.labels(reused=str(created.reused).lower()).inc()
-    links = queries.links(created.snapshot_id, created.task_id)
+    links = snapshots.links(created.snapshot_id, created.task_id)
     response.headers["Location"] = links["task"]
     return {
         "snapshot_id": created.snapshot_id,
@@ -87,12 +87,12 @@ async def list_snapshots(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> dict[str, Any]:
-    return await queries.list_page(pool, actor, room_id, cursor, limit)
+    return await snapshots.list_page(pool, actor, room_id, cursor, limit)
 
 
 @router.get("/snapshots/{snapshot_id}", response_model=Snapshot, responses=READ)
 async def get_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> dict[str, Any]:
-    return await queries.get(pool, actor, snapshot_id)
+    return await snapshots.get(pool, actor, snapshot_id)
 
 
 @router.delete(
@@ -101,7 +101,7 @@ async def get_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> dic
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def delete_snapshot(snapshot_id: UUID, actor: ActorDep, pool: PoolDep) -> Response:
-    await queries.delete(pool, actor, snapshot_id)
+    await snapshots.delete(pool, actor, snapshot_id)
     return Response(status_code=204)
 
 

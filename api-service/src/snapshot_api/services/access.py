@@ -12,7 +12,9 @@ from snapshot_api.auth import User
 from snapshot_api.db import audit, rooms
 from snapshot_api.errors import Forbidden, NotFound
 
+# The role rule's one home: SQL that needs it gets ``roles_at_least(minimum)`` as a parameter.
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
+ADMIN_ACTS_AS = "owner"  # an administrator who is not a member acts as an owner everywhere
 # Who is asking in this request (set once the token is verified, deps.current_user), so that
 # an administrator's access to a room they are not a member of is audited wherever it happens.
 REQUEST_AUDIT: ContextVar[audit.AuditContext | None] = ContextVar("request_audit", default=None)
@@ -31,6 +33,18 @@ class Actor:
         return audit.AuditContext(self.user.id, self.request_id, self.client_addr)
 
 
+def roles_at_least(minimum: str) -> list[str]:
+    """The roles that rank at or above ``minimum`` (for a ``role = ANY($n::text[])`` test)."""
+    return [role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK[minimum]]
+
+
+def check_rank(role: str, minimum: str) -> str:
+    """Return ``role`` if it ranks at or above ``minimum``, else raise 403."""
+    if ROLE_RANK[role] < ROLE_RANK[minimum]:
+        raise Forbidden(f"This needs the {minimum} role or higher; you are {role}")
+    return role
+
+
 async def require_role(
     conn: asyncpg.Connection | asyncpg.Pool, room_id: UUID, user: User, minimum: str
 ) -> str:
@@ -43,8 +57,6 @@ async def require_role(
             if ctx is None or ctx.actor != user.id:
                 ctx = audit.AuditContext(user.id, None, None)
             await audit.record(conn, ctx, "admin.room_access", "granted", room_id)
-            return "owner"
+            return ADMIN_ACTS_AS
         raise NotFound("Room not found")
-    if ROLE_RANK[role] < ROLE_RANK[minimum]:
-        raise Forbidden(f"This needs the {minimum} role or higher; you are {role}")
-    return role
+    return check_rank(role, minimum)

@@ -32,7 +32,7 @@ from snapshot_api.db import audit
 from snapshot_api.errors import ArtifactMissing, NotReady
 from snapshot_api.services import artifacts, render_jobs
 from snapshot_api.services.access import Actor
-from snapshot_api.services.queries import visible_snapshot
+from snapshot_api.services.snapshots import visible_snapshot
 from snapshot_api.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 from snapshot_shared.messages import RenderJob, encode_job
 from snapshot_shared.topology import JOBS_ROUTING_KEY
 
-from snapshot_api.db import outbox, payloads, tasks
+from snapshot_api.db import manifests, outbox, payloads, tasks
+from snapshot_api.db.outbox import NewJob
 from snapshot_api.settings import Settings
 
 
@@ -27,7 +29,8 @@ def build(
     verify_store: bool = False,
     payload_gzip: bytes | None = None,
     requested_by: str | None = None,
-) -> dict[str, Any]:
+    hash_version: Literal[1, 2] = 1,
+) -> NewJob:
     """A new task's id, times and encoded render job: the values of its ``tasks`` and
     ``outbox`` rows. The payload goes in as canonical JSON bytes (``payload_gzip``: their
     gzip, when the caller has it) and is neither parsed nor serialized again. ``requested_by``
@@ -47,36 +50,58 @@ def build(
         deadline=deadline,
         verify_store=verify_store,
         requested_by=requested_by,
+        hash_version=hash_version,
     )
-    body, encoding = encode_job(job, canonical_payload, settings.gzip_threshold_bytes, payload_gzip)
-    return {
-        "task_id": task_id,
-        "snapshot_id": snapshot_id,
-        "created_at": created_at,
-        "deadline": deadline,
-        "routing_key": JOBS_ROUTING_KEY,
-        "body": body,
-        "content_encoding": encoding,
-        "request_id": request_id,
-        "requested_by": requested_by,
-    }
+    threshold = settings.gzip_threshold_bytes if hash_version == 1 else None
+    body, encoding = encode_job(job, canonical_payload, threshold, payload_gzip)
+    return NewJob(
+        task_id=task_id,
+        snapshot_id=snapshot_id,
+        created_at=created_at,
+        deadline=deadline,
+        routing_key=JOBS_ROUTING_KEY,
+        body=body,
+        content_encoding=encoding,
+        request_id=request_id,
+        requested_by=requested_by,
+    )
 
 
-async def enqueue(conn: asyncpg.Connection, job: dict[str, Any]) -> UUID:
+def build_envelope(
+    settings: Settings,
+    snapshot_id: UUID,
+    content_hash: str,
+    options: dict[str, Any],
+    template: str,
+    request_id: str | None,
+    verify_store: bool = False,
+    requested_by: str | None = None,
+) -> NewJob:
+    """``build`` for a snapshot with a manifest (hash version 2): the outbox row holds the
+    job with an empty payload and names the manifest; the outbox relay splices the stored
+    payload in when it publishes (``messaging/job_bodies.py``), off the request path."""
+    job = build(
+        settings,
+        snapshot_id,
+        content_hash,
+        options,
+        template,
+        b"{}",
+        request_id,
+        verify_store=verify_store,
+        requested_by=requested_by,
+        hash_version=2,  # snapshot_shared.hashing.CHUNKED_HASH_VERSION
+    )
+    return replace(job, manifest=content_hash)
+
+
+async def enqueue(conn: asyncpg.Connection, job: NewJob) -> UUID:
     """Insert the task and outbox row of a ``build`` job, in the caller's transaction (the
-    outbox relay publishes it after the commit)."""
-    await tasks.insert(conn, job["task_id"], job["snapshot_id"], job["created_at"], job["deadline"])
-    await outbox.insert(
-        conn,
-        job["task_id"],
-        job["routing_key"],
-        job["body"],
-        job["content_encoding"],
-        job["request_id"],
-        job["requested_by"],  # a re-render is a miss: it counts against its user's share
-    )
-    task_id: UUID = job["task_id"]
-    return task_id
+    outbox relay publishes it after the commit). A re-render is a miss: it counts against its
+    user's share (``requested_by``)."""
+    await tasks.insert(conn, job.task_id, job.snapshot_id, job.created_at, job.deadline)
+    await outbox.insert(conn, job)
+    return job.task_id
 
 
 async def rerender(
@@ -93,15 +118,28 @@ async def rerender(
         await tasks.lock_rerender(conn, snapshot["id"])
         if await tasks.open_for_snapshot(conn, snapshot["id"]):
             return None
-        raw = await payloads.load(conn, snapshot["content_hash"])
+        options = snapshot["options"]
+        options = options if isinstance(options, dict) else json.loads(options)
+        if await manifests.exists(conn, snapshot["content_hash"]):
+            job = build_envelope(
+                settings,
+                snapshot["id"],
+                snapshot["content_hash"],
+                options,
+                snapshot["template"],
+                request_id,
+                verify_store=True,
+                requested_by=snapshot["requested_by"],
+            )
+            return await enqueue(conn, job)
+        raw = await payloads.load(conn, snapshot["content_hash"])  # created before manifests
         if raw is None:
             return None
-        options = snapshot["options"]
         job = build(
             settings,
             snapshot["id"],
             snapshot["content_hash"],
-            options if isinstance(options, dict) else json.loads(options),
+            options,
             snapshot["template"],
             raw,
             request_id,

@@ -25,9 +25,9 @@ import asyncpg
 
 from snapshot_api.auth import User
 from snapshot_api.db import tasks
+from snapshot_api.db.pool import DATABASE_DOWN
 from snapshot_api.errors import NotFound, TooManyStreams, Unavailable
 from snapshot_api.metrics import EVENT_STREAMS
-from snapshot_api.problems import DATABASE_DOWN
 from snapshot_api.schemas import Task
 from snapshot_api.services.tasks import TERMINAL, get_task_row, task_view
 

@@ -70,6 +70,8 @@ def task_view(row: Any, prefix: str = "") -> dict[str, Any]:
         "created_at": col("created_at"),
         "started_at": col("started_at"),
         "completed_at": col("completed_at"),
+        "pieces_done": col("pieces_done"),
+        "pieces_total": col("pieces_total"),
     }
 
 
@@ -78,15 +80,14 @@ async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEven
     status = _STATUS_OF_EVENT[event.event]
     error = event.error
     artifact = event.artifact
-    row = await tasks.apply_event(
-        conn,
-        event.task_id,
-        event.snapshot_id,
-        status,
+    record = tasks.TaskEvent(
+        task_id=event.task_id,
+        snapshot_id=event.snapshot_id,
+        status=status,
         progress=event.progress,
         phase=event.phase or event.event,
         cache=event.cache,
-        attempts=event.attempt,
+        attempts=event.attempt or 0,
         renderer_id=event.renderer_id,
         render_ms=event.render_ms,
         error_code=error.code if error else None,
@@ -98,7 +99,10 @@ async def apply_event(conn: asyncpg.Connection | asyncpg.Pool, event: StatusEven
         pdf_sha256=artifact.pdf_sha256 if artifact else None,
         snapshot_error_code=error.code if error else "render_failed",
         snapshot_error_message=error.message if error else "The render failed",
+        pieces_done=event.pieces_done,
+        pieces_total=event.pieces_total,
     )
+    row = await tasks.apply_event(conn, record)
     if not row["found"]:
         log.warning("status event for an unknown task", extra={"task_id": str(event.task_id)})
         return False

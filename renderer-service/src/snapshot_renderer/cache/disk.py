@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
-from typing import Literal
+from typing import Any, Literal
 
 from snapshot_shared.store import last_use, meta_path, pdf_path, touch_use, use_mark, uses_root
 
@@ -127,16 +127,20 @@ def _read_regular(path: Path) -> bytes | None:
         return f.read()
 
 
-def _valid_meta(raw: bytes, pdf: bytes) -> int | None:
-    """The page count if ``raw`` is metadata that matches ``pdf``, else ``None``."""
+def _valid_meta(raw: bytes, pdf: bytes) -> tuple[int, dict[str, Any] | None] | None:
+    """The page count and piece facts if ``raw`` is metadata that matches ``pdf``, else
+    ``None``."""
     try:
         meta = json.loads(raw)
         pages, size, digest = meta["pages"], meta["bytes"], meta["pdf_sha256"]
-    except (ValueError, TypeError, KeyError):
+        piece = meta.get("piece")
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
     if not isinstance(pages, int) or size != len(pdf):
         return None
-    return pages if digest == hashlib.sha256(pdf).hexdigest() else None
+    if piece is not None and not isinstance(piece, dict):
+        return None
+    return (pages, piece) if digest == hashlib.sha256(pdf).hexdigest() else None
 
 
 class DiskStore:
@@ -199,10 +203,10 @@ class DiskStore:
         except FileNotFoundError:
             return "miss", None
         try:
-            pages = None if pdf is None else _valid_meta(meta_file.read_bytes(), pdf)
+            valid = None if pdf is None else _valid_meta(meta_file.read_bytes(), pdf)
         except FileNotFoundError:
-            pages = None
-        if pdf is None or pages is None:
+            valid = None
+        if pdf is None or valid is None:
             log.warning("corrupt store entry dropped", extra={"key": key})
             with self.ledger.locked() as ledger:
                 self._seen(ledger.set(ledger.value - self.delete_sync(key)))
@@ -211,17 +215,21 @@ class DiskStore:
             touch_use(self.uses, key)
         except OSError:
             pass
-        return "hit", CachedPdf(pdf=pdf, pages=pages, pdf_sha256=hashlib.sha256(pdf).hexdigest())
+        pages, piece = valid
+        digest = hashlib.sha256(pdf).hexdigest()
+        return "hit", CachedPdf(pdf=pdf, pages=pages, pdf_sha256=digest, piece=piece)
 
     def write_sync(self, key: str, entry: CachedPdf) -> int:
         """Write one entry atomically, metadata first, PDF last (blocking); the new total."""
         pdf_file, meta_file = pdf_path(self.root, key), meta_path(self.root, key)
-        meta = {
+        meta: dict[str, Any] = {
             "pdf_sha256": entry.pdf_sha256,
             "bytes": len(entry.pdf),
             "pages": entry.pages,
             "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
+        if entry.piece is not None:
+            meta["piece"] = entry.piece
         raw_meta = json.dumps(meta, sort_keys=True).encode()
         pdf_file.parent.mkdir(parents=True, exist_ok=True)
         temps = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from snapshot_renderer import metrics
 
@@ -15,6 +16,8 @@ class CachedPdf:
     pdf: bytes
     pages: int
     pdf_sha256: str
+    # What a piece's neighbours and assembly need of it (``pieces.stored``); None for documents.
+    piece: dict[str, Any] | None = None
 
     @property
     def size(self) -> int:

@@ -55,7 +55,7 @@ def content(piece: Piece, payload: SnapshotPayload, options: RenderOptions) -> d
             "sections": list(payload.sections),
             "members": [m.model_dump(mode="json") for m in payload.members],
             "as_of": payload.as_of.isoformat() if payload.as_of else None,
-            "message_count": len(payload.messages),
+            "message_count": piece.message_count,
         }
     return {
         "heading": piece.heading,

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from snapshot_shared.chunking import ChunkPolicy
 from snapshot_shared.messages import PayloadMessage, RenderOptions, SnapshotPayload
 
-from snapshot_renderer.pieces.chunks import Chunk, ChunkPolicy, cut, sections
+from snapshot_renderer.pieces.chunks import Chunk, cut, sections, stored
 from snapshot_renderer.render.view import format_day
 
 PieceKind = Literal["cover", "chunk"]
@@ -34,6 +35,7 @@ class Piece:
     heading: str | None = None  # the section's heading (on its first piece only)
     continues_day: bool = False  # its first message's day began in the piece before
     edge: bool = False  # a chunk cut by the scope
+    message_count: int = 0  # the cover: how many messages the snapshot holds
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,13 @@ def split(
     is the room's timeline from its first message (an unscoped snapshot).
     """
     policy = policy or ChunkPolicy()
-    cover = Piece(kind="cover", section=-1, chunk=None)
+    cover = Piece(kind="cover", section=-1, chunk=None, message_count=len(payload.messages))
     if "messages" not in payload.sections or not payload.messages:
         return PiecePlan(payload, options, cover)
     if room_chunks is None:
         if first_ordinal:
             raise ValueError("a payload that starts mid-room needs the room's chunks")
-        room_chunks = cut(payload.messages, policy)
+        room_chunks = stored(payload.messages) or cut(payload.messages, policy)
     scope = (first_ordinal, first_ordinal + len(payload.messages))
     if room_chunks[0].start > scope[0] or room_chunks[-1].end < scope[1]:
         raise ValueError("the room's chunks do not cover the payload's messages")

@@ -70,7 +70,7 @@ def _sheet(state: WorkerState, name: str) -> CSS:
 def _context(payload: SnapshotPayload, options: RenderOptions, piece: Piece) -> dict[str, Any]:
     if piece.kind == "cover":
         context = build_context(payload.model_copy(update={"messages": []}), options)
-        context.update(piece_kind="cover", message_count=len(payload.messages))
+        context.update(piece_kind="cover", message_count=piece.message_count)
         return context
     # A chunk's document shows nothing but its messages: its title and dates are its own, so
     # that one key's bytes do not depend on which snapshot rendered it first.

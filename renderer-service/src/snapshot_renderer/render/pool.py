@@ -13,8 +13,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from snapshot_shared.messages import RenderOptions, SnapshotPayload
 
 from snapshot_renderer import metrics
 from snapshot_renderer.errors import (
@@ -24,11 +27,18 @@ from snapshot_renderer.errors import (
     WorkerCrashed,
     from_code,
 )
+from snapshot_renderer.pieces.keys import Seam
+from snapshot_renderer.pieces.plan import Piece
 from snapshot_renderer.render.faults import FaultHooks
+from snapshot_renderer.render.piece_jobs import AssemblyResult, PieceResult
+from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.process import WorkerConfig, WorkerProcess
 from snapshot_renderer.render.worker import RenderResult
 
 log = logging.getLogger(__name__)
+# How much of ``max_jobs_per_worker`` a call wears a worker: a piece is a few pages, so a
+# big room's hundreds of pieces do not recycle every worker many times over.
+JOB_COST = {"render": 1.0, "assemble": 1.0, "piece": 0.1}
 WATCH_SECONDS = 0.1
 START_TIMEOUT = 120.0
 
@@ -100,12 +110,40 @@ class RenderPool:
                 await asyncio.gather(*self._starting)
 
     async def render(
-        self, payload: dict[str, Any], options: dict[str, Any], template: str
+        self,
+        payload: dict[str, Any],
+        options: dict[str, Any],
+        template: str,
+        hash_version: int = 1,
     ) -> RenderResult:
-        """Render in a worker within the time and memory budgets."""
-        result: RenderResult = await self._call(("render", payload, options, template))
+        """Render in a worker within the time and memory budgets (``hash_version``: the
+        formula of the content hash the PDF's identifier carries)."""
+        request = ("render", payload, options, template, hash_version)
+        result: RenderResult = await self._call(request)
         if result.refused_fetches:
             metrics.FETCHES_REFUSED.inc(result.refused_fetches)
+        return result
+
+    async def render_piece(
+        self, payload: SnapshotPayload, options: RenderOptions, piece: Piece, seam: Seam
+    ) -> PieceResult:
+        """Render one piece in a worker within the time and memory budgets (per piece)."""
+        result: PieceResult = await self._call(("piece", payload, options, piece, seam))
+        if result.refused_fetches:
+            metrics.FETCHES_REFUSED.inc(result.refused_fetches)
+        return result
+
+    async def assemble(
+        self,
+        pieces: Sequence[RenderedPiece],
+        payload: SnapshotPayload,
+        options: RenderOptions,
+        content_hash: str,
+        max_pages: int,
+    ) -> AssemblyResult:
+        """Stamp and assemble pieces in a worker within the time and memory budgets."""
+        request = ("assemble", list(pieces), payload, options, content_hash, max_pages)
+        result: AssemblyResult = await self._call(request)
         return result
 
     async def _call(self, request: tuple[Any, ...], timeout: float | None = None) -> Any:
@@ -131,7 +169,7 @@ class RenderPool:
         finally:
             self._busy.discard(proc)
             proc.busy_since = None
-            self._release(proc, counted=request[0] == "render")
+            self._release(proc, JOB_COST.get(request[0], 0.0))
         if answer[0] == "error":
             raise from_code(answer[1], answer[2])
         self._last_ok = time.monotonic()
@@ -145,9 +183,9 @@ class RenderPool:
         log.error("a render worker died (exit code %s)", proc.process.exitcode)
         return WorkerCrashed(f"the render worker died (exit code {proc.process.exitcode})")
 
-    def _release(self, proc: WorkerProcess, counted: bool) -> None:
+    def _release(self, proc: WorkerProcess, cost: float) -> None:
         """Return a healthy worker to the idle queue; replace a dead or worn-out one."""
-        proc.jobs += int(counted)
+        proc.jobs += cost
         alive = proc.killed_for is None and proc.process.is_alive()
         if self._closed:
             proc.kill("shutdown")

@@ -37,7 +37,7 @@ class WorkerProcess:
 
     process: BaseProcess
     conn: Connection
-    jobs: int = 0
+    jobs: float = 0.0  # worn so far (``pool.JOB_COST``)
     busy_since: float | None = None
     killed_for: str | None = None
     ready: bool = field(default=False)

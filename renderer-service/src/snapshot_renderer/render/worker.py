@@ -21,7 +21,7 @@ from typing import Any
 
 from jinja2 import Environment
 from pydantic import ValidationError
-from snapshot_shared.hashing import content_hash
+from snapshot_shared.hashing import payload_content_hash
 from snapshot_shared.logging import setup_logging
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 from snapshot_shared.pdf_identity import identifier
@@ -158,14 +158,15 @@ def _validate(payload: dict[str, Any], options: dict[str, Any]) -> tuple[Any, Re
 
 
 def render_pdf(
-    payload: dict[str, Any], options: dict[str, Any], template: str
+    payload: dict[str, Any], options: dict[str, Any], template: str, hash_version: int = 1
 ) -> tuple[bytes, int]:
-    """Render one snapshot to PDF; return the PDF bytes and the page count."""
+    """Render one snapshot to PDF; return the PDF bytes and the page count. Its identifier
+    is the content hash by formula ``hash_version`` (the job's)."""
     state = _get_state()
     snapshot, render_options = _validate(payload, options)
     html_text = get_template(state.env, template).render(build_context(snapshot, render_options))
     # The content hash of what is really rendered, not the job's claim: the API checks it.
-    pdf_id = identifier(content_hash(payload, options, template))
+    pdf_id = identifier(payload_content_hash(payload, options, template, hash_version))
     try:
         document = HTML(
             string=html_text, base_url=state.base_url, url_fetcher=state.fetcher
@@ -186,13 +187,15 @@ def render_pdf(
     return pdf, len(document.pages)
 
 
-def render_job(payload: dict[str, Any], options: dict[str, Any], template: str) -> RenderResult:
+def render_job(
+    payload: dict[str, Any], options: dict[str, Any], template: str, hash_version: int = 1
+) -> RenderResult:
     """Pool entry point: ``render_pdf`` plus timing, pid and refused-fetch count."""
     state = _get_state()
     inject(_faults, payload)
     refused_before = state.fetcher.refused
     started = time.perf_counter()
-    pdf, pages = render_pdf(payload, options, template)
+    pdf, pages = render_pdf(payload, options, template, hash_version)
     return RenderResult(
         pdf=pdf,
         pages=pages,
@@ -244,6 +247,12 @@ def _answer(request: tuple[Any, ...]) -> tuple[Any, ...]:
     try:
         if kind == "render":
             return ("ok", render_job(*args))
+        if kind in ("piece", "assemble"):
+            # imported here: piece_jobs imports this module (its state and hooks)
+            from snapshot_renderer.render import piece_jobs
+
+            call = piece_jobs.piece_job if kind == "piece" else piece_jobs.assembly_job
+            return ("ok", call(*args))
         return ("ok", ping())
     except RendererError as exc:
         return ("error", exc.code, exc.message)

@@ -1,0 +1,75 @@
+"""The pieces' entry points in a render worker process: one piece, or an assembly.
+
+Like ``worker.render_job`` they run the test-only fault hooks first and report their time and
+the fetches the worker refused, so the pool's budgets (time per call, memory per worker) hold
+per piece and per assembly, not per document.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from snapshot_shared.messages import RenderOptions, SnapshotPayload
+
+from snapshot_renderer.assembly.document import assemble
+from snapshot_renderer.assembly.merge import page_count
+from snapshot_renderer.errors import TooManyPages
+from snapshot_renderer.pieces.keys import Seam
+from snapshot_renderer.pieces.plan import Piece
+from snapshot_renderer.render import worker
+from snapshot_renderer.render.faults import inject
+from snapshot_renderer.render.pieces import RenderedPiece, render_piece, render_stamp
+
+
+@dataclass(frozen=True)
+class PieceResult:
+    """A rendered piece and how long it took, in which process."""
+
+    piece: RenderedPiece
+    seconds: float
+    pid: int
+    refused_fetches: int
+
+
+@dataclass(frozen=True)
+class AssemblyResult:
+    """The assembled document and how long the stamp and the assembly took."""
+
+    pdf: bytes
+    pages: int
+    seconds: float
+    pid: int
+
+
+def piece_job(
+    payload: SnapshotPayload, options: RenderOptions, piece: Piece, seam: Seam
+) -> PieceResult:
+    """Render one piece (``render.pieces.render_piece``) within the worker's hooks."""
+    state = worker._get_state()
+    inject(worker._faults, {"room": {"name": payload.room.name}})
+    refused_before = state.fetcher.refused
+    started = time.perf_counter()
+    rendered = render_piece(payload, options, piece, seam)
+    return PieceResult(
+        rendered, time.perf_counter() - started, os.getpid(), state.fetcher.refused - refused_before
+    )
+
+
+def assembly_job(
+    pieces: Sequence[RenderedPiece],
+    payload: SnapshotPayload,
+    options: RenderOptions,
+    content_hash: str,
+    max_pages: int,
+) -> AssemblyResult:
+    """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``."""
+    started = time.perf_counter()
+    pages = page_count(pieces)
+    if pages > max_pages:
+        raise TooManyPages(f"the snapshot would have {pages} pages; the limit is {max_pages}")
+    stamp_pdf = render_stamp(payload, options, pages)
+    document = assemble(pieces, stamp_pdf, content_hash)
+    return AssemblyResult(document.pdf, document.pages, time.perf_counter() - started, os.getpid())

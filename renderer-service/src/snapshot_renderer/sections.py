@@ -1,0 +1,138 @@
+"""The ``render.pieces`` consumer: renders the sections other replicas' document jobs send.
+
+A section's pieces are taken in order: each piece's key follows from where the piece before it
+ended (``pieces.keys.Seam``), so a piece is looked up in memory and on disk, and rendered only
+on a miss, once across replicas (``RenderCoordinator.piece_once``: the per-key lock), in a fair
+turn of the document's user. Every piece done is answered on the sender's reply queue, then the
+section's end (``done``, or ``failed`` with the error's code). The delivery is acked once the
+answer is sent; should the sender be gone (its replica died and the document job went back to
+the queue), the pieces are rendered anyway: its next attempt finds them in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, PublishError
+
+from snapshot_renderer import metrics
+from snapshot_renderer.cache.memory import CachedPdf
+from snapshot_renderer.coordinator import RenderCoordinator
+from snapshot_renderer.errors import PiecesIncomplete, RendererError, check_deadline
+from snapshot_renderer.events import StatusPublisher
+from snapshot_renderer.fair_queue import QueueClosed
+from snapshot_renderer.pieces.keys import Seam, piece_key
+from snapshot_renderer.pieces.plan import Piece
+from snapshot_renderer.pieces.stored import from_entry, to_entry
+from snapshot_renderer.pieces.wire import (
+    PieceError,
+    SectionJob,
+    SectionReply,
+    decode_section,
+)
+from snapshot_renderer.render.pool import RenderPool
+
+log = logging.getLogger(__name__)
+
+
+class SectionHandler:
+    """Handles deliveries from ``render.pieces``; one instance per renderer process."""
+
+    def __init__(
+        self,
+        *,
+        coordinator: RenderCoordinator,
+        pool: RenderPool,
+        publisher: StatusPublisher,
+        fingerprint: str,
+        max_bytes: int,
+    ) -> None:
+        self._coordinator = coordinator
+        self._pool = pool
+        self._publisher = publisher
+        self._fingerprint = fingerprint
+        self._max_bytes = max_bytes
+        self.active = 0
+        self.rendered = 0  # pieces this replica rendered (not found in a cache)
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        """The ``queue.consume`` callback."""
+        self.active += 1
+        try:
+            try:
+                job = await asyncio.to_thread(
+                    decode_section, message.body, message.content_encoding, self._max_bytes
+                )
+            except ValueError as exc:
+                log.warning("undecodable section dropped: %s", str(exc)[:300])
+                await message.reject(requeue=False)
+                return
+            if await self._section(job, message.reply_to or ""):
+                await message.ack()
+            else:
+                await message.nack(requeue=True)
+        except AMQPError as exc:  # the channel went away: the broker redelivers the section
+            log.warning("section not settled (%s); the broker hands it out again", exc)
+        finally:
+            self.active -= 1
+
+    async def _section(self, job: SectionJob, reply_to: str) -> bool:
+        """Render the section and answer; ``False`` if the renderer is shutting down before
+        the section is done (it goes back to the queue for another replica)."""
+        keys: list[str] = []
+        try:
+            end_y: float | None = None
+            for index, spec in enumerate(job.pieces):
+                check_deadline(job.deadline)
+                piece = spec.piece()
+                seam = Seam.after(piece, end_y)
+                key = piece_key(piece, job.payload, job.options, seam, self._fingerprint)
+                entry, cache = await self._piece(job, piece, seam, key)
+                end_y = from_entry(entry).end_y
+                keys.append(key)
+                self.rendered += cache == "miss"
+                metrics.PIECES.labels(cache).inc()
+                await self._reply(
+                    reply_to, job, "piece", index=index, key=key, pages=entry.pages, cache=cache
+                )
+        except QueueClosed:
+            return False
+        except Exception as exc:  # every error is answered: the sender must not wait in vain
+            if not isinstance(exc, RendererError):
+                log.exception("unexpected error in a section")
+                exc = PiecesIncomplete(f"a section failed: {type(exc).__name__}")
+            log.warning("section failed: %s", exc.message, extra={"code": exc.code})
+            error = PieceError(code=exc.code, message=exc.message, retryable=exc.retryable)
+            await self._reply(reply_to, job, "failed", error=error)
+            return True
+        await self._reply(reply_to, job, "done", keys=keys)
+        return True
+
+    async def _piece(
+        self, job: SectionJob, piece: Piece, seam: Seam, key: str
+    ) -> tuple[CachedPdf, str]:
+        async def render() -> CachedPdf:
+            result = await self._pool.render_piece(job.payload, job.options, piece, seam)
+            metrics.PIECE_RENDER_SECONDS.observe(result.seconds)
+            return to_entry(result.piece)
+
+        user = job.requested_by if job.requested_by is not None else f"task:{job.task_id}"
+        return await self._coordinator.piece_once(key, user, render)
+
+    async def _reply(self, reply_to: str, job: SectionJob, event: str, **fields: object) -> None:
+        """Answer the sender; a sender gone away (no reply queue) is not an error here."""
+        if not reply_to:
+            return
+        reply = SectionReply(section_id=job.section_id, event=event, **fields)  # type: ignore[arg-type]
+        message = aio_pika.Message(
+            reply.model_dump_json().encode(),
+            content_type="application/json",
+            correlation_id=job.section_id,
+        )
+        try:
+            await self._publisher.send(message, reply_to)
+        except PublishError:
+            log.info("the section's sender is gone; its pieces stay in the store")

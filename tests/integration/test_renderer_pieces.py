@@ -1,0 +1,262 @@
+"""Big rooms render in pieces through the job path (issue 11): fanned out on render.pieces,
+cached per piece, assembled. Real RabbitMQ, real WeasyPrint, PDFs read back."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from prometheus_client import REGISTRY
+from renderer_fixtures import (
+    EventCollector,
+    declared_channel,
+    make_job,
+    make_payload,
+    publish_job,
+)
+from snapshot_renderer.service import RendererService
+from snapshot_renderer.settings import Settings
+from snapshot_shared import chunking
+from snapshot_shared.limits import message_weight
+from snapshot_shared.pdf_identity import read_content_hash
+from snapshot_shared.store import pdf_path
+from snapshot_shared.topology import Topology
+from support.hostile import ConnectionCounter, hostile_bodies, probe
+from support.pdf import pdf_text
+from support.services import AMQP_URL
+
+MESSAGE = re.compile(r"Message number (\d+) of room")
+
+
+@pytest.fixture
+async def channel(topology: Topology) -> AsyncIterator[AbstractChannel]:
+    async with declared_channel(topology) as chan:
+        yield chan
+
+
+def settings(topology: Topology, store: Path, name: str = "pieces", **extra: object) -> Settings:
+    values: dict[str, object] = {
+        "amqp_url": AMQP_URL,
+        "queue_prefix": topology.prefix,
+        "store_dir": store,
+        "concurrency": 2,
+        "metrics_port": 0,
+        "renderer_id": name,
+        "pieces_min_messages": 100,
+        **extra,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def pieces(cache: str) -> float:
+    return REGISTRY.get_sample_value("snapshot_renderer_pieces_total", {"cache": cache}) or 0.0
+
+
+def whole_renders() -> float:
+    return REGISTRY.get_sample_value("snapshot_renderer_render_duration_seconds_count") or 0.0
+
+
+def numbers(text: str) -> list[int]:
+    return [int(n) for n in MESSAGE.findall(text)]
+
+
+async def test_a_big_room_renders_in_pieces_and_reads_like_one_document(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """600 messages across a month's end: the cover and two sections, fanned out and
+    assembled; every message once and in order, continuous page numbers, the content hash as
+    the PDF's identifier, pieces done / total in the progress events."""
+    store = tmp_path / "store"
+    payload = make_payload(n_messages=600, seed=41)
+    job = make_job(payload)
+    async with RendererService(settings(topology, store)):
+        misses, whole = pieces("miss"), whole_renders()
+        await publish_job(exchange, job, topology.status_queue)
+        received = await events.until_terminal(job.task_id)
+    done = received[-1].event
+    assert done.event == "completed" and done.cache == "miss", done
+    assert whole_renders() == whole  # not rendered whole
+    rendered = pieces("miss") - misses
+    assert rendered >= 3  # the cover and at least two chunk pieces
+    progress = [r.event for r in received if r.event.pieces_total is not None]
+    assert progress and {e.pieces_total for e in progress} == {rendered}
+    assert [e.pieces_done for e in progress] == sorted(e.pieces_done or 0 for e in progress)
+    assert progress[-1].phase == "assembling" and progress[-1].pieces_done == rendered
+    assert done.artifact is not None
+    path = pdf_path(store, done.artifact.key)
+    with path.open("rb") as f:
+        assert read_content_hash(f.fileno(), path.stat().st_size) == job.content_hash
+    data = path.read_bytes()
+    text, pages = pdf_text(data)
+    assert numbers(text) == list(range(600))
+    assert done.artifact.pages == pages
+    assert f"Page 1 of {pages}" in text and f"Page {pages} of {pages}" in text
+    assert "Design review" in text and "Person 2" in text  # the cover: room, members
+
+
+async def test_appending_ten_messages_renders_one_piece_and_the_cover(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """A 1,000-message room, then the same room with 10 more messages: the second snapshot
+    renders the new tail chunk and the cover, and takes every other piece from the caches."""
+    store = tmp_path / "store"
+    first = make_job(make_payload(n_messages=1000, seed=42))
+    second = make_job(make_payload(n_messages=1010, seed=42))
+    async with RendererService(settings(topology, store)):
+        await publish_job(exchange, first, topology.status_queue)
+        assert (await events.until_terminal(first.task_id, 300))[-1].event.event == "completed"
+        misses, hits = pieces("miss"), pieces("memory")
+        await publish_job(exchange, second, topology.status_queue)
+        received = await events.until_terminal(second.task_id, 300)
+    done = received[-1].event
+    assert done.event == "completed" and done.cache == "miss", done
+    assert pieces("miss") - misses == 2
+    assert pieces("memory") - hits >= 20
+    assert done.artifact is not None
+    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    assert numbers(text) == list(range(1010))
+
+
+async def test_two_replicas_share_the_pieces_of_one_room(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """Two replicas with one worker each on one store: the sections of one room go to both,
+    and no piece is rendered twice."""
+    store = tmp_path / "store"
+    job = make_job(make_payload(n_messages=1600, seed=43))
+    a = settings(topology, store, "replica-a", concurrency=1)
+    b = settings(topology, store, "replica-b", concurrency=1)
+    async with RendererService(a) as one, RendererService(b) as two:
+        misses = pieces("miss")
+        await publish_job(exchange, job, topology.status_queue)
+        received = await events.until_terminal(job.task_id, 300)
+        assert one.sections is not None and two.sections is not None
+        by_replica = (one.sections.rendered, two.sections.rendered)
+    done = received[-1].event
+    assert done.event == "completed", done
+    totals = {r.event.pieces_total for r in received if r.event.pieces_total is not None}
+    rendered = pieces("miss") - misses
+    assert min(by_replica) >= 1, by_replica  # both replicas rendered pieces
+    assert sum(by_replica) == rendered == totals.pop()  # every piece, each once
+    assert done.artifact is not None
+    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    assert numbers(text) == list(range(1600))
+
+
+async def test_hostile_and_heavy_content_renders_as_bounded_pieces_without_fetches(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """Markup, URLs and awkward Unicode fetch nothing in pieces either; 20 messages of 500
+    line breaks (the most a body may hold) are a chunk each, a few pages apiece."""
+    store = tmp_path / "store"
+    with ConnectionCounter() as listener:
+        probe(listener.port)  # the counter counts: the one connection we expect
+        hostile = list(hostile_bodies(listener.port).values())
+        payload = make_payload(n_messages=20 + len(hostile), seed=44)
+        bodies = ["x" + "\n" * 499 + f"heavy {i:02d}" for i in range(20)] + hostile
+        for message, body in zip(payload["messages"], bodies, strict=True):
+            message["body"] = body
+        job = make_job(payload)
+        async with RendererService(settings(topology, store, pieces_min_messages=10)):
+            misses = pieces("miss")
+            await publish_job(exchange, job, topology.status_queue)
+            received = await events.until_terminal(job.task_id, 300)
+    assert listener.connections == 1, listener.peers
+    done = received[-1].event
+    assert done.event == "completed", done
+    assert pieces("miss") - misses >= 21  # the cover and a chunk per heavy message at least
+    for meta in store.glob("??/??/*.json"):
+        facts = json.loads(meta.read_text())
+        if "piece" in facts:
+            assert facts["pages"] <= 12, facts  # bounded by the chunk's weight budget
+    assert done.artifact is not None
+    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    assert all(f"heavy {i:02d}" in text for i in range(20))
+
+
+async def test_the_page_limit_refuses_before_layout_or_stops_at_the_crossing_piece(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """A room whose weight predicts more pages than the limit renders nothing; one that only
+    turns out longer fails at the piece that crosses the limit."""
+    store = tmp_path / "store"
+    predicted = make_job(make_payload(n_messages=1000, seed=45))
+    crossing = make_job(make_payload(n_messages=200, seed=46))
+    async with RendererService(settings(topology, store, max_pages=10)):
+        misses = pieces("miss")
+        await publish_job(exchange, predicted, topology.status_queue)
+        refused = (await events.until_terminal(predicted.task_id))[-1].event
+        assert pieces("miss") == misses  # refused before any layout
+        await publish_job(exchange, crossing, topology.status_queue)
+        received = await events.until_terminal(crossing.task_id, 300)
+    stopped = received[-1].event
+    for event in (refused, stopped):
+        assert event.event == "failed" and event.error is not None, event
+        assert event.error.code == "too_many_pages" and "limit is 10" in event.error.message
+    progress = [r.event for r in received if r.event.pieces_total]
+    assert progress and progress[0].pieces_total == 5  # 200 messages: 4 chunks and the cover
+    assert max(e.pieces_done or 0 for e in progress) < 5  # stopped before the last piece
+    assert all(  # no document was stored, only pieces
+        "piece" in json.loads(p.with_suffix(".json").read_text()) for p in store.glob("??/??/*.pdf")
+    )
+
+
+def with_chunks(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with the room-level ordinal and chunk the API stores on each message."""
+    messages = payload["messages"]
+    chunks = chunking.cut(message_weight(m["body"]) for m in messages)
+    for ordinal, (message, chunk) in enumerate(zip(messages, chunks, strict=True)):
+        message.update(ordinal=ordinal, chunk=chunk)
+    return payload
+
+
+async def test_a_scoped_snapshot_shares_the_sections_after_its_first_edge(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """1,400 messages in 28 chunks and three sections (chunks 0-11, a new month 12-19, 20-27).
+    A snapshot from message 120 to 1,379 renders its cover, its first section (whose first
+    chunk the scope cuts, so every seam after it differs) and the cut last chunk (12 pieces),
+    and takes the 15 chunks of the sections between from the unscoped snapshot."""
+    store = tmp_path / "store"
+    room = with_chunks(make_payload(n_messages=1400, seed=47))
+    scoped = {**room, "messages": room["messages"][120:1380]}
+    first, second = make_job(room), make_job(scoped)
+    async with RendererService(settings(topology, store)):
+        await publish_job(exchange, first, topology.status_queue)
+        assert (await events.until_terminal(first.task_id, 300))[-1].event.event == "completed"
+        misses, hits = pieces("miss"), pieces("memory")
+        await publish_job(exchange, second, topology.status_queue)
+        done = (await events.until_terminal(second.task_id, 300))[-1].event
+    assert done.event == "completed" and done.artifact is not None, done
+    assert (pieces("miss") - misses, pieces("memory") - hits) == (12, 15)
+    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    assert numbers(text) == list(range(120, 1380))
