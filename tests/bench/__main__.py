@@ -11,7 +11,8 @@ another user floods, beside its latency on the idle stack); ``BENCH_ONLY=sealed`
 sealed-chunk rows of issue 12 (``bench/sealed.py``: POST by room size up to 100,000 messages,
 API CPU per POST, appends with sealing, the relay's job body), which stop the renderers and
 so run on their own; ``BENCH_ONLY=chunks`` only the rows of issue 11, big rooms in chunks
-(``bench.chunks``).
+(``bench.chunks``); ``BENCH_ONLY=template`` only the template's cost per message beside bare
+WeasyPrint's (``bench.template_cost``, in a bench render worker, without starting the services).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bench import (
     live_progress,
     pipeline,
     sealed,
+    template_cost,
     webhooks,
 )
 from bench.api_load import Endpoints, LoadRun
@@ -150,8 +152,15 @@ def run_only(
     only: str, stack: BenchStack, lg: LoadGenerator, bare: BarePool, plan: Plan
 ) -> list[Row]:
     """One group of rows (``BENCH_ONLY``), on the same stack as a full run."""
+    if only == "template":
+        size, repeats = (100, 1) if plan.quick else (1000, 3)
+        say(f"template: {size} messages, template and bare WeasyPrint, {repeats} times each")
+        payload = template_cost.sample_payload(size)
+        return template_cost.rows(bare.call(template_cost.compare, payload, {}, repeats).result())
     if only not in ("flood", "sealed", "chunks"):
-        raise SystemExit(f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed, chunks")
+        raise SystemExit(
+            f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed, chunks, template"
+        )
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
     if only == "chunks":
         stack.start_api()

@@ -56,13 +56,13 @@ def test_no_line_breaks_or_indentation_between_tags() -> None:
 def test_visible_spaces_and_bodies_are_kept() -> None:
     html = _html()
 
-    assert '<span class="author">Ada</span> <span class="time">09:00</span></p>' in html
-    assert '<span class="time">09:00</span> <span class="badge">Decision</span></p>' in html
+    assert "<b>Ada</b> <time>09:00</time></p>" in html
+    assert '<time>09:00</time> <span class="badge">Decision</span></p>' in html
     assert f'dir="auto">{BODY}</div>' in html
 
 
-def test_a_message_is_two_blocks_and_its_inline_spans() -> None:
+def test_a_message_is_two_blocks_and_its_inline_elements() -> None:
     timeline = _html().split('<section class="timeline">', 1)[1]
     plain = timeline.split('<h3 class="day">', 1)[1].split("</div>", 1)[0]
 
-    assert re.findall(r"<(\w+)", plain) == ["p", "span", "span", "div"]
+    assert re.findall(r"<(\w+)", plain) == ["p", "b", "time", "div"]
