@@ -23,6 +23,7 @@ from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared import chunking
 from snapshot_shared.limits import message_weight
+from snapshot_shared.messages import StatusEvent
 from snapshot_shared.pdf_identity import read_content_hash
 from snapshot_shared.store import pdf_path
 from snapshot_shared.topology import Topology
@@ -59,6 +60,12 @@ def pieces(cache: str) -> float:
 
 def whole_renders() -> float:
     return REGISTRY.get_sample_value("snapshot_renderer_render_duration_seconds_count") or 0.0
+
+
+def stored_text(store: Path, event: StatusEvent) -> str:
+    """The text of the PDF a completed event names, read back from the store."""
+    assert event.artifact is not None
+    return pdf_text(pdf_path(store, event.artifact.key).read_bytes())[0]
 
 
 def numbers(text: str) -> list[int]:
@@ -125,8 +132,7 @@ async def test_appending_ten_messages_renders_one_piece_and_the_cover(
     assert done.event == "completed" and done.cache == "miss", done
     assert pieces("miss") - misses == 2
     assert pieces("memory") - hits >= 20
-    assert done.artifact is not None
-    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    text = stored_text(store, done)
     assert numbers(text) == list(range(1010))
 
 
@@ -155,8 +161,7 @@ async def test_two_replicas_share_the_pieces_of_one_room(
     rendered = pieces("miss") - misses
     assert min(by_replica) >= 1, by_replica  # both replicas rendered pieces
     assert sum(by_replica) == rendered == totals.pop()  # every piece, each once
-    assert done.artifact is not None
-    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    text = stored_text(store, done)
     assert numbers(text) == list(range(1600))
 
 
@@ -190,8 +195,7 @@ async def test_hostile_and_heavy_content_renders_as_bounded_pieces_without_fetch
         facts = json.loads(meta.read_text())
         if "piece" in facts:
             assert facts["pages"] <= 12, facts  # bounded by the chunk's weight budget
-    assert done.artifact is not None
-    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    text = stored_text(store, done)
     assert all(f"heavy {i:02d}" in text for i in range(20))
 
 
@@ -258,5 +262,5 @@ async def test_a_scoped_snapshot_shares_the_sections_after_its_first_edge(
         done = (await events.until_terminal(second.task_id, 300))[-1].event
     assert done.event == "completed" and done.artifact is not None, done
     assert (pieces("miss") - misses, pieces("memory") - hits) == (12, 15)
-    text, _ = pdf_text(pdf_path(store, done.artifact.key).read_bytes())
+    text = stored_text(store, done)
     assert numbers(text) == list(range(120, 1380))

@@ -11,6 +11,7 @@ ends are renderers of one release; the bodies are gzip-compressed JSON.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from typing import Literal
 from uuid import UUID
 
@@ -47,30 +48,10 @@ class PieceSpec(_Wire):
 
     @classmethod
     def of(cls, piece: Piece) -> PieceSpec:
-        return cls(
-            kind=piece.kind,
-            section=piece.section,
-            chunk=piece.chunk,
-            messages=list(piece.messages),
-            opens_section=piece.opens_section,
-            heading=piece.heading,
-            continues_day=piece.continues_day,
-            edge=piece.edge,
-            message_count=piece.message_count,
-        )
+        return cls(**{f.name: getattr(piece, f.name) for f in fields(Piece)})
 
     def piece(self) -> Piece:
-        return Piece(
-            kind=self.kind,
-            section=self.section,
-            chunk=self.chunk,
-            messages=tuple(self.messages),
-            opens_section=self.opens_section,
-            heading=self.heading,
-            continues_day=self.continues_day,
-            edge=self.edge,
-            message_count=self.message_count,
-        )
+        return Piece(**{f.name: getattr(self, f.name) for f in fields(Piece)})
 
 
 class SectionJob(_Wire):
