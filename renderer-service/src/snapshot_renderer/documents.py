@@ -1,10 +1,12 @@
 """Documents rendered in pieces: plan, fan out, wait, assemble (issue 11).
 
 A job whose room holds at least ``min_messages`` messages is cut into its cover and its
-chunks, grouped in sections (``pieces.plan``). The cover and every section go out as section
-jobs (``fanout``), so the workers of every replica render them in parallel while this job
-waits without a worker. Pieces found in the caches cost nothing: a room that grew by a few
-messages re-renders its open tail chunk and its cover. Then one worker stamps and assembles the
+chunks, grouped in sections (``pieces.plan``). This job first walks each section's chain in the
+caches (a piece's key follows from where the piece before it ended); the cover and each
+section from its first missing piece on go out as section jobs (``fanout``), longest first, so
+the workers of every replica render them in parallel while this job waits without a worker.
+Pieces found in the caches cost nothing, not even a message: a room that grew by a few messages
+sends its cover and its open tail chunk. Then one worker stamps and assembles the
 pieces (``assembly``) into the document, which the coordinator stores under the document's key
 like a whole render. Progress goes out as pieces done / total, phases ``rendering`` and
 ``assembling``.
@@ -31,6 +33,7 @@ from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.coordinator import OnProgress, Produce, RenderCoordinator, Start, user_of
 from snapshot_renderer.errors import BadJob, PiecesIncomplete, TooManyPages
 from snapshot_renderer.fanout import Fanout, Section
+from snapshot_renderer.pieces.keys import Seam, piece_key
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.pieces.stored import NotAPiece, from_entry
 from snapshot_renderer.pieces.wire import SectionReply
@@ -52,6 +55,7 @@ class PiecedDocuments:
         coordinator: RenderCoordinator,
         pool: RenderPool,
         fanout: Fanout,
+        fingerprint: str,
         min_messages: int,
         max_pages: int,
         policy: ChunkPolicy | None = None,
@@ -59,6 +63,7 @@ class PiecedDocuments:
         self._coordinator = coordinator
         self._pool = pool
         self._fanout = fanout
+        self._fingerprint = fingerprint
         self._min_messages = min_messages
         self._max_pages = max_pages
         self._policy = policy or ChunkPolicy()
@@ -90,8 +95,16 @@ class PiecedDocuments:
         total = len(plan.pieces)
         progress = _Progress(total, self._max_pages, on_progress)
         await progress.report()
-        keys = await self._fanout.run(job, _sections(plan), progress.piece)
-        pieces = [await self._read(key) for section in keys for key in section]
+        found = [await self._cached(section, options, progress) for section in _sections(plan)]
+        await progress.report()  # once for every piece found: each event costs a round trip
+        missing = [(n, rest) for n, (_, rest) in enumerate(found) if rest is not None]
+        missing.sort(key=lambda item: -_weight(item[1]))  # longest first: even work at the end
+        sent = await self._fanout.run(job, [rest for _, rest in missing], progress.piece)
+        keys = {n: section_keys for (n, _), section_keys in zip(missing, sent, strict=True)}
+        pieces: list[RenderedPiece] = []
+        for n, (prefix, _) in enumerate(found):
+            pieces += prefix
+            pieces += [await self._read(key) for key in keys.get(n, ())]
         await progress.report("assembling")
         frame = payload.model_copy(update={"messages": []})
 
@@ -108,7 +121,12 @@ class PiecedDocuments:
         metrics.PDF_PAGES.observe(entry.pages)
         log.info(
             "assembled",
-            extra={"pieces": total, "pages": entry.pages, "render_ms": round(seconds * 1000, 1)},
+            extra={
+                "pieces": total,
+                "sent": sum(len(rest.pieces) for _, rest in missing),
+                "pages": entry.pages,
+                "render_ms": round(seconds * 1000, 1),
+            },
         )
         return entry, seconds
 
@@ -131,14 +149,46 @@ class PiecedDocuments:
                 f" {self._max_pages}"
             )
 
+    async def _cached(
+        self, section: Section, options: RenderOptions, progress: _Progress
+    ) -> tuple[list[RenderedPiece], Section | None]:
+        """The first pieces of ``section`` that the caches hold, and the section of the others
+        (chained onto the last one found), or ``None`` when every piece was found."""
+        found: list[RenderedPiece] = []
+        end_y: float | None = None
+        for index, piece in enumerate(section.pieces):
+            seam = Seam.after(piece, end_y)
+            key = await asyncio.to_thread(
+                piece_key, piece, section.payload, options, seam, self._fingerprint
+            )
+            entry, cache = await self._coordinator.lookup(key, False)
+            if entry is None:
+                return found, Section(section.payload, section.pieces[index:], end_y)
+            rendered = _piece(key, entry)
+            metrics.PIECES.labels(cache).inc()
+            progress.found(rendered.pages)
+            found.append(rendered)
+            end_y = rendered.end_y
+        return found, None
+
     async def _read(self, key: str) -> RenderedPiece:
         entry, _ = await self._coordinator.lookup(key, False)
-        try:
-            if entry is None:
-                raise NotAPiece("gone from memory and disk")
-            return from_entry(entry)
-        except NotAPiece as exc:
-            raise PiecesIncomplete(f"piece {key[:12]} cannot be assembled: {exc}") from None
+        return _piece(key, entry)
+
+
+def _piece(key: str, entry: CachedPdf | None) -> RenderedPiece:
+    """The piece in a cache ``entry`` of ``key``."""
+    try:
+        if entry is None:
+            raise NotAPiece("gone from memory and disk")
+        return from_entry(entry)
+    except NotAPiece as exc:
+        raise PiecesIncomplete(f"piece {key[:12]} cannot be assembled: {exc}") from None
+
+
+def _weight(section: Section) -> int:
+    """What a section costs to render, roughly: its messages' weight."""
+    return sum(message_weight(m.body) for piece in section.pieces for m in piece.messages)
 
 
 class _Progress:
@@ -153,13 +203,18 @@ class _Progress:
         self._report = report
 
     async def piece(self, reply: SectionReply) -> None:
+        """A section job's piece is done: counted and reported."""
+        self.found(reply.pages or 0)
+        await self.report()
+
+    def found(self, pages: int) -> None:
+        """A piece of ``pages`` pages is done (reported with the next ``report``)."""
         self.done += 1
-        self.pages += reply.pages or 0
+        self.pages += pages
         if self.pages > self._max_pages:
             raise TooManyPages(
                 f"the snapshot has more than {self.pages - 1} pages; the limit is {self._max_pages}"
             )
-        await self.report()
 
     async def report(self, phase: str = "rendering") -> None:
         if self._report is not None:

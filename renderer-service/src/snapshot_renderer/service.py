@@ -138,6 +138,7 @@ class RendererService:
             coordinator=self.coordinator,
             pool=self.pool,
             fanout=fanout,
+            fingerprint=self.fingerprint,
             min_messages=s.pieces_min_messages,
             max_pages=s.max_pages,
         )
