@@ -19,6 +19,7 @@ from renderer_fixtures import (
     make_payload,
     publish_job,
 )
+from snapshot_renderer.documents import PiecedDocuments
 from snapshot_renderer.pieces.plan import split
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
@@ -146,8 +147,9 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
 ) -> None:
     """910 messages, then 920: the grown tail chunk continues a section whose other pieces are
     cached. The document job finds those itself and sends only the cover and the tail, chained
-    onto where the cached piece before it ends: the PDF is byte-identical to the one a renderer
-    with an empty store makes of the same room."""
+    onto where the cached piece before it ends, and renders the stamp meanwhile for the page
+    count of the room's last document: the PDF is byte-identical to the one a renderer with an
+    empty store makes of the same room."""
     grown = make_payload(n_messages=920, seed=47)
     plan = split(SnapshotPayload.model_validate(grown), RenderOptions())
     assert not plan.sections[-1][-1].opens_section  # the tail chains onto a cached piece
@@ -160,8 +162,12 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
         await publish_job(exchange, second, topology.status_queue)
         again = (await events.until_terminal(second.task_id, 300))[-1].event
         taken = service.sections.taken - taken
+        documents = service.coordinator.documents if service.coordinator else None
+        assert isinstance(documents, PiecedDocuments)
+        stamps_ahead = documents.stamps_ahead
     assert again.event == "completed", again
     assert taken == 2 and pieces("miss") - misses == 2  # the cover and the tail, nothing else
+    assert stamps_ahead == 1  # its stamp rendered beside them (the room's page count known)
     fresh_store = tmp_path / "fresh"
     async with RendererService(settings(topology, fresh_store, "fresh")):
         fresh = make_job(grown)

@@ -22,6 +22,8 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
+from uuid import UUID
 
 from pydantic import ValidationError
 from snapshot_shared.chunking import ChunkPolicy
@@ -37,6 +39,7 @@ from snapshot_renderer.pieces.keys import Seam, piece_key
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.pieces.stored import NotAPiece, from_entry
 from snapshot_renderer.pieces.wire import SectionReply
+from snapshot_renderer.render.piece_jobs import Stamp
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.pool import RenderPool
 
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 # A page holds ~5,600 weight of running text (snapshot_shared.limits); a prediction at twice
 # that density is a floor no real room goes under, so it refuses only what cannot fit.
 PREDICTED_PAGE_WEIGHT = 2 * 5_600
+ROOMS_REMEMBERED = 10_000  # rooms whose last page count is kept (for the stamp ahead)
 
 
 class PiecedDocuments:
@@ -64,6 +68,8 @@ class PiecedDocuments:
         self._pool = pool
         self._fanout = fanout
         self._fingerprint = fingerprint
+        self._pages: OrderedDict[UUID, int] = OrderedDict()  # room -> its last document's pages
+        self.stamps_ahead = 0  # assemblies that used a stamp rendered ahead
         self._min_messages = min_messages
         self._max_pages = max_pages
         self._policy = policy or ChunkPolicy()
@@ -89,6 +95,7 @@ class PiecedDocuments:
         self, job: RenderJob, start: Start, on_progress: OnProgress | None
     ) -> tuple[CachedPdf, float]:
         began = time.perf_counter()
+        stamp = self._stamp_ahead(job)
         plan = await asyncio.to_thread(self._plan, job)  # 100,000 messages take a while
         payload, options = plan.payload, plan.options
         await start()
@@ -108,14 +115,18 @@ class PiecedDocuments:
         await progress.report("assembling")
         frame = payload.model_copy(update={"messages": []})
 
+        ahead = await _finished(stamp)
+        self.stamps_ahead += ahead is not None
+
         async def assemble() -> CachedPdf:
             result = await self._pool.assemble(
-                pieces, frame, options, job.content_hash, self._max_pages
+                pieces, frame, options, job.content_hash, self._max_pages, ahead
             )
             metrics.ASSEMBLY_SECONDS.observe(result.seconds)
             return CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
 
         entry = await self._coordinator.in_turn(user_of(job), _nothing, assemble)
+        self._remember_pages(plan.payload.room.id, entry.pages)
         seconds = time.perf_counter() - began
         metrics.PDF_BYTES.observe(len(entry.pdf))
         metrics.PDF_PAGES.observe(entry.pages)
@@ -124,11 +135,43 @@ class PiecedDocuments:
             extra={
                 "pieces": total,
                 "sent": sum(len(rest.pieces) for _, rest in missing),
+                "stamp_ahead": ahead is not None,
                 "pages": entry.pages,
                 "render_ms": round(seconds * 1000, 1),
             },
         )
         return entry, seconds
+
+    def _stamp_ahead(self, job: RenderJob) -> asyncio.Task[Stamp] | None:
+        """The stamp document rendered now, while the job is planned and its pieces render,
+        when the room's last document here says how many pages to expect (a re-snapshot): one
+        worker call less after the pieces. A stamp for a total with other digits is not used
+        (the assembly renders its own)."""
+        try:
+            frame = SnapshotPayload.model_validate({**job.payload, "messages": []})
+            options = RenderOptions.model_validate(job.options)
+        except ValidationError:
+            return None  # the plan reports it
+        pages = self._pages.get(frame.room.id)
+        if pages is None:
+            return None
+        self._pages.move_to_end(frame.room.id)
+
+        async def render() -> Stamp:
+            return await self._pool.render_stamp(frame, options, pages)
+
+        task = asyncio.create_task(
+            self._coordinator.in_turn(user_of(job), _nothing, render, borrow=True)
+        )
+        # Never cancelled (a worker call must finish); its error is only logged.
+        task.add_done_callback(_log_failure)
+        return task
+
+    def _remember_pages(self, room: UUID, pages: int) -> None:
+        self._pages[room] = pages
+        self._pages.move_to_end(room)
+        while len(self._pages) > ROOMS_REMEMBERED:
+            self._pages.popitem(last=False)
 
     def _plan(self, job: RenderJob) -> PiecePlan:
         """The job's pieces (blocking: validates and weighs every message)."""
@@ -184,6 +227,21 @@ def _piece(key: str, entry: CachedPdf | None) -> RenderedPiece:
         return from_entry(entry)
     except NotAPiece as exc:
         raise PiecesIncomplete(f"piece {key[:12]} cannot be assembled: {exc}") from None
+
+
+async def _finished(task: asyncio.Task[Stamp] | None) -> Stamp | None:
+    """The stamp rendered ahead, if it was and it worked."""
+    if task is None:
+        return None
+    try:
+        return await asyncio.shield(task)
+    except Exception:  # noqa: BLE001 - logged by _log_failure; the assembly renders one
+        return None
+
+
+def _log_failure(task: asyncio.Task[Stamp]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.info("the stamp rendered ahead failed (%s); the assembly renders its own", exc)
 
 
 def _weight(section: Section) -> int:
