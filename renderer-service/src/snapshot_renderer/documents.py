@@ -62,6 +62,7 @@ class PiecedDocuments:
         fingerprint: str,
         min_messages: int,
         max_pages: int,
+        max_weight: int | None = None,
         policy: ChunkPolicy | None = None,
     ) -> None:
         self._coordinator = coordinator
@@ -72,6 +73,7 @@ class PiecedDocuments:
         self.stamps_ahead = 0  # assemblies that used a stamp rendered ahead
         self._min_messages = min_messages
         self._max_pages = max_pages
+        self._max_weight = max_weight  # the consumer refuses heavier jobs before they get here
         self._policy = policy or ChunkPolicy()
 
     def wants(self, job: RenderJob) -> bool:
@@ -184,6 +186,10 @@ class PiecedDocuments:
         return split(payload, options, self._policy)
 
     def _refuse_predicted(self, payload: SnapshotPayload) -> None:
+        if self._max_weight is not None and self._max_weight // PREDICTED_PAGE_WEIGHT <= (
+            self._max_pages
+        ):
+            return  # no job within the weight limit can be predicted over the page limit
         weight = sum(message_weight(m.body) for m in payload.messages)
         predicted = weight // PREDICTED_PAGE_WEIGHT
         if predicted > self._max_pages:
