@@ -26,6 +26,7 @@ from snapshot_renderer.pieces.chain import ChainedPiece, render_chain
 from snapshot_renderer.pieces.chunks import cut
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.render import worker
+from snapshot_renderer.render.piece_jobs import assembly_job, stamp_job
 from snapshot_renderer.render.pieces import RenderedPiece, render_stamp
 from snapshot_renderer.render.view import build_context
 from snapshot_shared.chunking import ChunkPolicy
@@ -417,3 +418,25 @@ def test_a_room_without_messages_is_its_cover_and_says_so() -> None:
     whole, _pages = worker.render_pdf(raw, {}, "snapshot")
     assert text == " ".join(page_texts(whole))
     assert "No messages in this snapshot." in text and "Page 1 of 1" in text
+
+
+def test_a_stamp_rendered_ahead_for_any_total_with_as_many_digits_gives_the_same_pdf(
+    pieces: Assembly,
+) -> None:
+    """The stamp can be rendered before the total is known (beside the pieces of a
+    re-snapshot): it is rendered for the least total with as many digits, whose page numbers
+    and total are swapped glyph for glyph, so the document's bytes do not depend on whether or
+    for which page count it was rendered ahead."""
+    payload, options = SnapshotPayload.model_validate(pieces.raw), RenderOptions()
+    pages, digest = pieces.result.pages, content_hash(pieces.raw, {}, "snapshot")
+    alone = assembly_job(pieces.rendered, payload, options, digest, 10_000)
+    assert alone.pages == pages
+    for guess in (10 ** (len(str(pages)) - 1), pages, 10 ** len(str(pages)) - 1):
+        ahead = stamp_job(payload, options, guess)
+        again = assembly_job(pieces.rendered, payload, options, digest, 10_000, ahead)
+        assert again.pdf == alone.pdf, guess
+    other = stamp_job(payload, options, 10 * pages)  # one digit more: not usable, not used
+    assert assembly_job(pieces.rendered, payload, options, digest, 10_000, other).pdf == alone.pdf
+    texts = page_texts(alone.pdf)
+    assert len(texts) == pages
+    assert all(f"Page {n} of {pages}" in t for n, t in enumerate(texts, start=1))

@@ -19,11 +19,13 @@ from renderer_fixtures import (
     make_payload,
     publish_job,
 )
+from snapshot_renderer.documents import PiecedDocuments
+from snapshot_renderer.pieces.plan import split
 from snapshot_renderer.service import RendererService
 from snapshot_renderer.settings import Settings
 from snapshot_shared import chunking
 from snapshot_shared.limits import message_weight
-from snapshot_shared.messages import StatusEvent
+from snapshot_shared.messages import RenderOptions, SnapshotPayload, StatusEvent
 from snapshot_shared.pdf_identity import read_content_hash
 from snapshot_shared.store import pdf_path
 from snapshot_shared.topology import Topology
@@ -134,6 +136,47 @@ async def test_appending_ten_messages_renders_one_piece_and_the_cover(
     assert pieces("memory") - hits >= 20
     text = stored_text(store, done)
     assert numbers(text) == list(range(1010))
+
+
+async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cached_ones(
+    tmp_path: Path,
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    events: EventCollector,
+    topology: Topology,
+) -> None:
+    """910 messages, then 920: the grown tail chunk continues a section whose other pieces are
+    cached. The document job finds those itself and sends only the cover and the tail, chained
+    onto where the cached piece before it ends, and renders the stamp meanwhile for the page
+    count of the room's last document: the PDF is byte-identical to the one a renderer with an
+    empty store makes of the same room."""
+    grown = make_payload(n_messages=920, seed=47)
+    plan = split(SnapshotPayload.model_validate(grown), RenderOptions())
+    assert not plan.sections[-1][-1].opens_section  # the tail chains onto a cached piece
+    first, second = make_job(make_payload(n_messages=910, seed=47)), make_job(grown)
+    async with RendererService(settings(topology, tmp_path / "store")) as service:
+        await publish_job(exchange, first, topology.status_queue)
+        assert (await events.until_terminal(first.task_id, 300))[-1].event.event == "completed"
+        assert service.sections is not None
+        taken, misses = service.sections.taken, pieces("miss")
+        await publish_job(exchange, second, topology.status_queue)
+        again = (await events.until_terminal(second.task_id, 300))[-1].event
+        taken = service.sections.taken - taken
+        documents = service.coordinator.documents if service.coordinator else None
+        assert isinstance(documents, PiecedDocuments)
+        stamps_ahead = documents.stamps_ahead
+    assert again.event == "completed", again
+    assert taken == 2 and pieces("miss") - misses == 2  # the cover and the tail, nothing else
+    assert stamps_ahead == 1  # its stamp rendered beside them (the room's page count known)
+    fresh_store = tmp_path / "fresh"
+    async with RendererService(settings(topology, fresh_store, "fresh")):
+        fresh = make_job(grown)
+        await publish_job(exchange, fresh, topology.status_queue)
+        whole = (await events.until_terminal(fresh.task_id, 300))[-1].event
+    assert whole.event == "completed" and whole.artifact and again.artifact, whole
+    ours = pdf_path(tmp_path / "store", again.artifact.key).read_bytes()
+    assert ours == pdf_path(fresh_store, whole.artifact.key).read_bytes()
+    assert numbers(pdf_text(ours)[0]) == list(range(920))
 
 
 async def test_two_replicas_share_the_pieces_of_one_room(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from snapshot_renderer.pieces.chain import render_chain
 from snapshot_renderer.pieces.chunks import cut
-from snapshot_renderer.pieces.keys import Seam, content, piece_key
+from snapshot_renderer.pieces.keys import Seam, content_digest, piece_key
 from snapshot_renderer.pieces.plan import Piece, PiecePlan, split
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_shared.chunking import ChunkPolicy
@@ -94,7 +94,9 @@ def fake_render(
 ) -> RenderedPiece:
     """A stand-in layout: where a piece ends depends on its content and where it starts, as
     in WeasyPrint, deterministically."""
-    digest = hashlib.sha256(canonical_json([content(piece, payload, options), seam.as_json()]))
+    digest = hashlib.sha256(
+        canonical_json([content_digest(piece, payload, options), seam.as_json()])
+    )
     end_y = 100.0 + int.from_bytes(digest.digest()[:4], "big") % 800
     return RenderedPiece(b"", 1, seam.start_y is not None, end_y, 1122.5, ())
 

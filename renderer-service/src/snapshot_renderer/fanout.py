@@ -43,6 +43,7 @@ class Section:
 
     payload: SnapshotPayload
     pieces: Sequence[Piece]
+    after_end_y: float | None = None  # where the piece before the first one ended
 
 
 def _encode(job: RenderJob, section_id: str, section: Section) -> tuple[bytes, str | None]:
@@ -56,6 +57,7 @@ def _encode(job: RenderJob, section_id: str, section: Section) -> tuple[bytes, s
             options=RenderOptions.model_validate(job.options),
             pieces=[PieceSpec.of(p) for p in section.pieces],
             deadline=job.deadline,
+            after_end_y=section.after_end_y,
         )
     )
 

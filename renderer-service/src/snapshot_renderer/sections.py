@@ -63,6 +63,7 @@ class SectionHandler:
         self._fingerprint = fingerprint
         self._max_bytes = max_bytes
         self.active = 0
+        self.taken = 0  # pieces of section jobs this replica took (rendered or found cached)
         self.rendered = 0  # pieces this replica rendered (not found in a cache)
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
@@ -102,7 +103,7 @@ class SectionHandler:
         the section is done (it goes back to the queue for another replica)."""
         keys: list[str] = []
         try:
-            end_y: float | None = None
+            end_y = job.after_end_y
             for index, spec in enumerate(job.pieces):
                 check_deadline(job.deadline)
                 piece = spec.piece()
@@ -111,6 +112,7 @@ class SectionHandler:
                 entry, cache = await self._piece(job, piece, seam, key)
                 end_y = from_entry(entry).end_y
                 keys.append(key)
+                self.taken += 1
                 self.rendered += cache == "miss"
                 metrics.PIECES.labels(cache).inc()
                 await self._reply(

@@ -138,8 +138,10 @@ class RendererService:
             coordinator=self.coordinator,
             pool=self.pool,
             fanout=fanout,
+            fingerprint=self.fingerprint,
             min_messages=s.pieces_min_messages,
             max_pages=s.max_pages,
+            max_weight=s.max_snapshot_weight,
         )
 
     async def _open_channels(self) -> tuple[AbstractChannel, AbstractQueue]:

@@ -35,14 +35,20 @@ class Assembled:
     font_programs: int
 
 
-def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: str) -> Assembled:
-    """One PDF of ``pieces`` (the cover first), stamped with ``stamp_pdf`` (as many pages as
-    ``merge.page_count(pieces)``), identified by ``content_hash``."""
+def assemble(
+    pieces: Sequence[RenderedPiece],
+    stamp_pdf: bytes,
+    content_hash: str,
+    stamp_total: int | None = None,
+) -> Assembled:
+    """One PDF of ``pieces`` (the cover first), stamped with ``stamp_pdf`` (rendered for
+    ``stamp_total`` pages, by default ``merge.page_count(pieces)``: a total with as many
+    digits will do), identified by ``content_hash``."""
     if not pieces:
         raise ValueError("nothing to assemble")
     merged = merge(pieces)
     out = merged.pdf
-    stamp_source = stamp(out, stamp_pdf)
+    stamp_source = stamp(out, stamp_pdf, stamp_total)
     programs = unify(out)
     entries = build_outline(out, pieces, merged.first_pages)
     cover = merged.sources[0]

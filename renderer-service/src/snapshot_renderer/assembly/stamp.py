@@ -7,7 +7,9 @@ room name is written in. It has page 1, one sample page for each count of digits
 100, …) and a page showing the ten digits. Page *i*'s stamp is the sample with as many digits
 as *i*, its page number's glyphs swapped for *i*'s in the footer's text run: the text font's
 digits share one width and WeasyPrint puts no kerning between them, so nothing else moves (the
-pages' pixels are compared with a whole render's in the tests). Rendering every page of the
+pages' pixels are compared with a whole render's in the tests). The total is swapped the same
+way, so a stamp document rendered for a total with as many digits will do: it can be rendered
+while the pieces are, before the total is known (``documents``). Rendering every page of the
 stamp with WeasyPrint instead cost ~5.5 ms a page; this costs one small render and well under
 a millisecond a page.
 """
@@ -31,13 +33,15 @@ _TJ = Operator("TJ")
 
 @dataclass
 class _Sample:
-    """A stamp page: its content, resources, and where its page number's glyphs are."""
+    """A stamp page: its content around the footer's text run (``head``, ``run``, ``tail``),
+    and its resources."""
 
     number: int
-    operations: list[Any]  # (operands, operator) pairs
+    head: bytes
+    run: list[Any]  # the footer's TJ array: glyph strings and kerning numbers
+    tail: bytes
     resources: pikepdf.Object
     bbox: pikepdf.Array
-    footer: int  # index of the footer's TJ in ``operations``
 
 
 def _glyphs(array: Any) -> list[bytes]:
@@ -88,7 +92,7 @@ def _sample(
     pdf: pikepdf.Pdf, page: pikepdf.Page, number: int, total: int, digits: list[bytes]
 ) -> _Sample:
     """``page`` of the stamp document, copied into ``pdf``, with its footer run found: the run
-    whose digits are ``number`` then ``total``."""
+    whose digits are ``number`` then ``total`` (the total the stamp was rendered for)."""
     operations: list[Any] = [
         (list(i.operands), i.operator) for i in pikepdf.parse_content_stream(page)
     ]
@@ -97,52 +101,62 @@ def _sample(
         if operator == _TJ and [g for g in _glyphs(operands[0]) if g in digits] == want:
             resources = pdf.copy_foreign(page.obj.get(Name.Resources, Dictionary()))
             bbox = Array([float(v) for v in page.mediabox])
-            return _Sample(number, operations, resources, bbox, index)
+            head = pikepdf.unparse_content_stream(operations[:index])
+            tail = pikepdf.unparse_content_stream(operations[index + 1 :])
+            return _Sample(number, head, list(operands[0]), tail, resources, bbox)
     raise RenderFailed(f"no 'Page {number} of {total}' run on the stamp document's page")
 
 
-def _numbered(sample: _Sample, number: int, digits: list[bytes]) -> bytes:
-    """The sample's content with ``number`` in place of its own page number."""
-    new = iter(digits[int(d)] for d in str(number))
-    count = len(str(sample.number))
-    array = []
-    for item in sample.operations[sample.footer][0][0]:
+def _number(value: Any) -> bytes:
+    if isinstance(value, int):
+        return str(value).encode()
+    return f"{float(value):.4f}".rstrip("0").rstrip(".").encode()
+
+
+def _content(sample: _Sample, number: int, total: int, digits: list[bytes]) -> bytes:
+    """The sample's content with ``number`` and ``total`` in place of its own (the same
+    counts of digits): its bytes around the footer's run, and the run written here, glyphs as
+    hex strings (a page costs microseconds, not a parse and unparse)."""
+    new = iter(digits[int(d)] for d in f"{number}{total}")
+    count = len(f"{number}{total}")
+    items = []
+    for item in sample.run:
         if not isinstance(item, String):
-            array.append(item)
+            items.append(_number(item))
             continue
-        out = b""
-        for i in range(0, len(bytes(item)), 2):
-            glyph = bytes(item)[i : i + 2]
-            if glyph in digits and count:
+        out = []
+        raw = bytes(item)
+        for i in range(0, len(raw), 2):
+            glyph = raw[i : i + 2]
+            if count and glyph in digits:
                 glyph, count = next(new), count - 1
-            out += glyph
-        array.append(String(out))
-    operations = list(sample.operations)
-    operations[sample.footer] = ([Array(array)], _TJ)
-    return pikepdf.unparse_content_stream(operations)
+            out.append(glyph)
+        items.append(b"<" + b"".join(out).hex().encode() + b">")
+    return b"%s\n[%s] TJ\n%s" % (sample.head, b" ".join(items), sample.tail)
 
 
-def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes) -> pikepdf.Pdf:
+def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes, rendered_for: int | None = None) -> pikepdf.Pdf:
     """Overlay each page's header and footer onto the pages of ``pdf``; returns the opened stamp
-    document (keep it open until ``pdf`` is saved)."""
+    document (keep it open until ``pdf`` is saved). ``stamp_pdf`` was rendered for a document
+    of ``rendered_for`` pages (by default as many as ``pdf`` has), with as many digits."""
     source = pikepdf.open(io.BytesIO(stamp_pdf))
     total = len(pdf.pages)
+    rendered_for = total if rendered_for is None else rendered_for
+    if len(str(rendered_for)) != len(str(total)):
+        raise ValueError(f"a stamp for {rendered_for} pages cannot number {total}")
     numbers = [1, *stamp_samples(total)]
     if len(source.pages) != len(numbers) + 1:
         raise RenderFailed(
             f"the stamp document has {len(source.pages)} pages, not {len(numbers) + 1}"
         )
     digits = _digits(source.pages[-1])
-    samples = [_sample(pdf, source.pages[i], n, total, digits) for i, n in enumerate(numbers)]
+    samples = [
+        _sample(pdf, source.pages[i], n, rendered_for, digits) for i, n in enumerate(numbers)
+    ]
     by_length = {len(str(s.number)): s for s in samples[1:]}
     for number, page in enumerate(pdf.pages, start=1):
         sample = samples[0] if number == 1 else by_length[len(str(number))]
-        content = (
-            pikepdf.unparse_content_stream(sample.operations)
-            if number == sample.number
-            else _numbered(sample, number, digits)
-        )
-        form = pikepdf.Stream(pdf, content)
+        form = pikepdf.Stream(pdf, _content(sample, number, total, digits))
         form.Type, form.Subtype = Name.XObject, Name.Form
         form.BBox, form.Resources = sample.bbox, sample.resources
         overlay(page, form, STAMP_RESOURCE)

@@ -1,7 +1,8 @@
 """Messages between renderer replicas for a document's pieces (``render.pieces``).
 
 A document job whose pieces are missing sends one ``SectionJob`` per section (and one for the
-cover): the section's pieces in order, which the replica that takes it renders one after the
+cover) that has a piece its caches lack: the section's pieces in order from the first missing
+one (with where the piece before it ended), which the replica that takes it renders one after the
 other (each chained onto the one before), taking every piece from the caches it can. That
 replica answers on the sender's reply queue with a ``SectionReply`` per piece (its key and page
 count, for progress and the page limit) and one when the section is done or has failed. Both
@@ -67,6 +68,9 @@ class SectionJob(_Wire):
     options: RenderOptions
     pieces: list[PieceSpec]
     deadline: dt.datetime | None = None
+    # Where the piece before the first one ended (``Seam.after``): the sender found the
+    # section's first pieces in its caches and sends only the rest, chained onto them.
+    after_end_y: float | None = None
 
 
 class PieceError(_Wire):

@@ -35,6 +35,15 @@ class PieceResult:
 
 
 @dataclass(frozen=True)
+class Stamp:
+    """A stamp document and the page count it was rendered for (``render_stamp``)."""
+
+    pdf: bytes
+    pages: int
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class AssemblyResult:
     """The assembled document and how long the stamp and the assembly took."""
 
@@ -58,18 +67,36 @@ def piece_job(
     )
 
 
+def stamp_total(pages: int) -> int:
+    """The total a stamp document is rendered for: the least one with as many digits as
+    ``pages`` (assembly swaps the digits), so that the stamp, and with it the document's
+    bytes, do not depend on whether it was rendered before the page count was known."""
+    return int(10 ** (len(str(max(pages, 1))) - 1))
+
+
+def stamp_job(payload: SnapshotPayload, options: RenderOptions, pages: int) -> Stamp:
+    """The stamp document of a document of ``payload`` with as many digits of pages as
+    ``pages`` (rendered ahead of the assembly, while the pieces are, or by the assembly)."""
+    started = time.perf_counter()
+    total = stamp_total(pages)
+    return Stamp(render_stamp(payload, options, total), total, time.perf_counter() - started)
+
+
 def assembly_job(
     pieces: Sequence[RenderedPiece],
     payload: SnapshotPayload,
     options: RenderOptions,
     content_hash: str,
     max_pages: int,
+    stamp: Stamp | None = None,
 ) -> AssemblyResult:
-    """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``."""
+    """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``,
+    with ``stamp`` if it was rendered for a page count with as many digits."""
     started = time.perf_counter()
     pages = page_count(pieces)
     if pages > max_pages:
         raise TooManyPages(f"the snapshot would have {pages} pages; the limit is {max_pages}")
-    stamp_pdf = render_stamp(payload, options, pages)
-    document = assemble(pieces, stamp_pdf, content_hash)
+    if stamp is None or stamp.pages != stamp_total(pages):
+        stamp = stamp_job(payload, options, pages)
+    document = assemble(pieces, stamp.pdf, content_hash, stamp.pages)
     return AssemblyResult(document.pdf, document.pages, time.perf_counter() - started, os.getpid())

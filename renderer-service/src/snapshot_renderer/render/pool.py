@@ -30,7 +30,7 @@ from snapshot_renderer.errors import (
 from snapshot_renderer.pieces.keys import Seam
 from snapshot_renderer.pieces.plan import Piece
 from snapshot_renderer.render.faults import FaultHooks
-from snapshot_renderer.render.piece_jobs import AssemblyResult, PieceResult
+from snapshot_renderer.render.piece_jobs import AssemblyResult, PieceResult, Stamp
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.process import WorkerConfig, WorkerProcess
 from snapshot_renderer.render.worker import RenderResult
@@ -38,7 +38,7 @@ from snapshot_renderer.render.worker import RenderResult
 log = logging.getLogger(__name__)
 # How much of ``max_jobs_per_worker`` a call wears a worker: a piece is a few pages, so a
 # big room's hundreds of pieces do not recycle every worker many times over.
-JOB_COST = {"render": 1.0, "assemble": 1.0, "piece": 0.1}
+JOB_COST = {"render": 1.0, "assemble": 1.0, "piece": 0.1, "stamp": 0.1}
 WATCH_SECONDS = 0.1
 START_TIMEOUT = 120.0
 
@@ -133,6 +133,13 @@ class RenderPool:
             metrics.FETCHES_REFUSED.inc(result.refused_fetches)
         return result
 
+    async def render_stamp(
+        self, payload: SnapshotPayload, options: RenderOptions, pages: int
+    ) -> Stamp:
+        """Render the stamp document of a ``pages``-page document in a worker."""
+        result: Stamp = await self._call(("stamp", payload, options, pages))
+        return result
+
     async def assemble(
         self,
         pieces: Sequence[RenderedPiece],
@@ -140,9 +147,10 @@ class RenderPool:
         options: RenderOptions,
         content_hash: str,
         max_pages: int,
+        stamp: Stamp | None = None,
     ) -> AssemblyResult:
         """Stamp and assemble pieces in a worker within the time and memory budgets."""
-        request = ("assemble", list(pieces), payload, options, content_hash, max_pages)
+        request = ("assemble", list(pieces), payload, options, content_hash, max_pages, stamp)
         result: AssemblyResult = await self._call(request)
         return result
 

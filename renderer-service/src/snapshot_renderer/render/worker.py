@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -247,11 +248,16 @@ def _answer(request: tuple[Any, ...]) -> tuple[Any, ...]:
     try:
         if kind == "render":
             return ("ok", render_job(*args))
-        if kind in ("piece", "assemble"):
+        if kind in ("piece", "stamp", "assemble"):
             # imported here: piece_jobs imports this module (its state and hooks)
             from snapshot_renderer.render import piece_jobs
 
-            call = piece_jobs.piece_job if kind == "piece" else piece_jobs.assembly_job
+            calls: dict[str, Callable[..., Any]] = {
+                "piece": piece_jobs.piece_job,
+                "stamp": piece_jobs.stamp_job,
+                "assemble": piece_jobs.assembly_job,
+            }
+            call = calls[kind]
             return ("ok", call(*args))
         return ("ok", ping())
     except RendererError as exc:
