@@ -30,9 +30,14 @@ RENDERER = f"pieces-outage-{uuid.uuid4().hex[:8]}"
 
 @pytest.fixture(scope="module")
 def stack(holds: Holds) -> Iterator[Stack]:
-    # one renderer with one worker: a section delivery left unsettled holds its only prefetch
+    # one renderer with one worker: a section delivery left unsettled holds its only prefetch.
+    # A reply published after the reconnect but before this renderer's reply queue is declared
+    # again (the channels come back in no set order) is unroutable and dropped as "the sender
+    # is gone": the document then gives up after PIECE_WAIT_SECONDS and its retry finds every
+    # piece stored (README, Pieces). 60 s instead of 300 keeps that path within the test's wait.
     with running(
         SNAPSHOT_RENDERER_PIECES_MIN_MESSAGES="100",
+        SNAPSHOT_RENDERER_PIECE_WAIT_SECONDS="60",
         SNAPSHOT_RENDERER_RENDERER_ID=RENDERER,
         **holds.env,
     ) as s:
