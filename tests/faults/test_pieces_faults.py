@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-from support.holds import MARKER, Holds
+from support.holds import MARKER, Holds, releasing
 from support.metrics import scrape
 from support.pdf import pdf_text
 from support.stack import Stack, running
@@ -29,27 +27,6 @@ def stack(holds: Holds) -> Iterator[Stack]:
         **holds.env,
     ) as s:
         yield s
-
-
-@contextmanager
-def releasing(holds: Holds) -> Iterator[None]:
-    """Release every held render as soon as it is seen (each one is still counted)."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                holds.next_sync(timeout=1).release()
-            except AssertionError:  # none within the second: look again
-                continue
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def jobs_in_flight(proc: object) -> int:

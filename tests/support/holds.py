@@ -14,8 +14,9 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +119,25 @@ async def passing(holds: Holds) -> AsyncIterator[Holds]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextmanager
+def releasing(holds: Holds) -> Iterator[None]:
+    """``passing`` for tests driving processes synchronously: within the block, every new hold
+    is released as soon as it is seen (each one is still counted), from a thread."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                holds.next_sync(timeout=1).release()
+            except AssertionError:  # none within the second: look again
+                continue
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
