@@ -32,12 +32,12 @@ RENDERER = f"pieces-outage-{uuid.uuid4().hex[:8]}"
 def stack(holds: Holds) -> Iterator[Stack]:
     # one renderer with one worker: a section delivery left unsettled holds its only prefetch.
     # A reply published after the reconnect but before this renderer's reply queue is declared
-    # again (the channels come back in no set order) is unroutable and dropped as "the sender
-    # is gone": the document then gives up after PIECE_WAIT_SECONDS and its retry finds every
-    # piece stored (README, Pieces). 60 s instead of 300 keeps that path within the test's wait.
+    # again (the channels come back in no set order) is unroutable: it is sent again for a few
+    # seconds (sections.REPLY_ROUTE_DELAYS). Were it dropped as "the sender is gone", the
+    # document would wait the default PIECE_WAIT_SECONDS (300) for it: longer than this
+    # test's waits, so the test fails when that race comes up (it does not in every run).
     with running(
         SNAPSHOT_RENDERER_PIECES_MIN_MESSAGES="100",
-        SNAPSHOT_RENDERER_PIECE_WAIT_SECONDS="60",
         SNAPSHOT_RENDERER_RENDERER_ID=RENDERER,
         **holds.env,
     ) as s:

@@ -130,6 +130,7 @@ class Fanout:
         self, replies: asyncio.Queue[SectionReply], count: int, on_piece: OnPiece
     ) -> list[list[str]]:
         done: dict[int, list[str]] = {}
+        seen: set[tuple[int, int | None]] = set()  # a section sent again answers again
         while len(done) < count:
             try:
                 reply = await asyncio.wait_for(replies.get(), self._silence)
@@ -139,7 +140,10 @@ class Fanout:
                     f" ({len(done)} of {count} sections done)"
                 ) from None
             number = int(reply.section_id.rsplit(".", 1)[1])
+            if number in done or (reply.event == "piece" and (number, reply.index) in seen):
+                continue  # a redelivered section's answers for pieces counted already
             if reply.event == "piece":
+                seen.add((number, reply.index))
                 await on_piece(reply)
             elif reply.event == "done":
                 done[number] = list(reply.keys)

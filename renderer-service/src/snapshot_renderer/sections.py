@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 
 REPLY_CHANNEL_WAIT_SECONDS = 30.0
+# A reply the broker cannot route may only be early: after a reconnect, the sender's reply
+# queue is declared again when its channel is restored, in no set order with ours. It is sent
+# again after these pauses (4.4 s in all) before the sender is taken for gone.
+REPLY_ROUTE_DELAYS = (0.1, 0.3, 1.0, 3.0)
 
 
 class _ReplyLost(Exception):
@@ -115,9 +119,10 @@ class SectionHandler:
                 self.taken += 1
                 self.rendered += cache == "miss"
                 metrics.PIECES.labels(cache).inc()
-                await self._reply(
+                if not await self._reply(
                     reply_to, job, "piece", index=index, key=key, pages=entry.pages, cache=cache
-                )
+                ):
+                    reply_to = ""  # the sender is gone: the rest only goes to the store
         except (QueueClosed, _ReplyLost):
             return False
         except Exception as exc:  # every error is answered: the sender must not wait in vain
@@ -142,12 +147,13 @@ class SectionHandler:
         user = job.requested_by if job.requested_by is not None else f"task:{job.task_id}"
         return await self._coordinator.piece_once(key, user, render)
 
-    async def _reply(self, reply_to: str, job: SectionJob, event: str, **fields: object) -> None:
-        """Answer the sender; a sender gone away (no reply queue) is not an error here, but a
-        closed channel (a broker restart) is ``_ReplyLost``: the section goes back to the queue
-        and answers again (the sender's reply queue comes back with its connection)."""
+    async def _reply(self, reply_to: str, job: SectionJob, event: str, **fields: object) -> bool:
+        """Answer the sender; ``False`` if it is gone (its reply queue stays unroutable past
+        ``REPLY_ROUTE_DELAYS``), which is not an error here; a closed channel (a broker restart)
+        is ``_ReplyLost``: the section goes back to the queue and answers again (the sender's
+        reply queue comes back with its connection)."""
         if not reply_to:
-            return
+            return False
         if not await self._publisher.wait_open(REPLY_CHANNEL_WAIT_SECONDS):
             raise _ReplyLost("the reply channel stayed closed")
         reply = SectionReply(section_id=job.section_id, event=event, **fields)  # type: ignore[arg-type]
@@ -156,9 +162,15 @@ class SectionHandler:
             content_type="application/json",
             correlation_id=job.section_id,
         )
-        try:
-            await self._publisher.send(message, reply_to)
-        except PublishError:
-            log.info("the section's sender is gone; its pieces stay in the store")
-        except Exception as exc:  # noqa: BLE001 - a channel closed under the publish
-            raise _ReplyLost(f"{type(exc).__name__}: {exc}") from exc
+        for delay in (*REPLY_ROUTE_DELAYS, None):
+            try:
+                await self._publisher.send(message, reply_to)
+                return True
+            except PublishError:
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)  # a bounded wait for a queue declared again
+            except Exception as exc:  # noqa: BLE001 - a channel closed under the publish
+                raise _ReplyLost(f"{type(exc).__name__}: {exc}") from exc
+        log.info("the section's sender is gone; its pieces stay in the store")
+        return False
