@@ -45,7 +45,7 @@ def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: st
     stamp_source = stamp(out, stamp_pdf)
     programs = unify(out)
     entries = build_outline(out, pieces, merged.first_pages)
-    cover = merged.sources[0]
+    cover = merged.cover
     if Name.Info in cover.trailer:
         out.trailer.Info = out.copy_foreign(cover.trailer.Info)
     if Name.Lang in cover.Root:
@@ -60,7 +60,7 @@ def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: st
         compress_streams=True,
     )
     pages = len(out.pages)
-    for source in (*merged.sources, stamp_source):
+    for source in (cover, stamp_source):
         source.close()
     out.close()
     return Assembled(buffer.getvalue(), pages, entries, programs)

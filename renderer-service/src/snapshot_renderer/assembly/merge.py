@@ -1,12 +1,22 @@
 """Merging pieces: a chained piece's first page is overlaid onto the page before it as a form
 XObject (its content starts below where the previous piece ended, and it draws nothing above
-that: pieces have no margin boxes and no backgrounds), and its other pages are appended."""
+that: pieces have no margin boxes and no backgrounds), and its other pages are appended.
+
+Only one piece's document is open at a time (and the cover's, whose metadata the assembly
+copies last): qpdf copies a foreign stream's data lazily from the source's input (here the
+piece's bytes), not from its ``QPDF`` object, so once a piece's pages are copied its parsed
+objects can go (qpdf's ``copyForeignObject``: "it is no longer necessary to keep the original
+QPDF around [...] as long as the source of any copied stream data is still available"). The one
+exception is a stream whose data comes from a provider, as the seam's form XObject does
+(``as_form_xobject``): its data is copied into the merged document before its source goes.
+Keeping all 2,001 pieces of a 100,000-message room open took ~140 MB of the assembling worker.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pikepdf
 from pikepdf import Dictionary, Name
@@ -16,12 +26,12 @@ from snapshot_renderer.render.pieces import RenderedPiece
 
 @dataclass
 class Merged:
-    """The merged document, where each piece's first page landed, and the source documents
-    (qpdf copies stream data from them lazily: they stay open until the merged one is saved)."""
+    """The merged document, where each piece's first page landed, and the cover's document
+    (open: close it once its metadata is copied)."""
 
     pdf: pikepdf.Pdf
     first_pages: list[int]
-    sources: list[pikepdf.Pdf] = field(default_factory=list)
+    cover: pikepdf.Pdf
 
 
 SEAM_RESOURCE = "PieceSeam{}"  # numbered by piece: one page may take two seams
@@ -66,17 +76,21 @@ def page_count(pieces: Sequence[RenderedPiece]) -> int:
 
 def merge(pieces: Sequence[RenderedPiece]) -> Merged:
     """The pieces as one document, in order."""
+    if not pieces:
+        raise ValueError("nothing to merge")
     out = pikepdf.new()
-    merged = Merged(pdf=out, first_pages=[])
-    for piece in pieces:
-        source = pikepdf.open(io.BytesIO(piece.pdf))
-        merged.sources.append(source)
+    first_pages: list[int] = []
+    cover = pikepdf.open(io.BytesIO(pieces[0].pdf))
+    for index, piece in enumerate(pieces):
+        source = cover if index == 0 else pikepdf.open(io.BytesIO(piece.pdf))
         if piece.chained and len(out.pages):
-            merged.first_pages.append(len(out.pages) - 1)
+            first_pages.append(len(out.pages) - 1)
             form = out.copy_foreign(source.pages[0].as_form_xobject())
-            overlay(out.pages[-1], form, SEAM_RESOURCE.format(len(merged.first_pages)))
+            form.write(form.read_bytes())  # its data from the source, before the source goes
+            overlay(out.pages[-1], form, SEAM_RESOURCE.format(len(first_pages)))
             out.pages.extend(source.pages[1:])
         else:
-            merged.first_pages.append(len(out.pages))
+            first_pages.append(len(out.pages))
             out.pages.extend(source.pages)
-    return merged
+        del source  # a piece's document goes once its pages are copied (the cover's stays)
+    return Merged(out, first_pages, cover)
