@@ -6,6 +6,10 @@ document information (title, creator, producer, dates from the as-of time; never
 clock), set the file identifier to the snapshot's content hash (``snapshot_shared.pdf_identity``)
 and save with a deterministic second identifier and no timestamps: the same pieces give the
 same bytes in any process.
+
+``assemble_into`` writes the PDF to a file (or any binary stream): a render worker writes it
+where the pool reads it, so the worker never holds the document's bytes (24 MiB for 100,000
+messages) next to the merged document's objects, nor pickles them back.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import pikepdf
 from pikepdf import Array, Name, String
@@ -35,9 +41,29 @@ class Assembled:
     font_programs: int
 
 
+@dataclass(frozen=True)
+class Written:
+    """A few numbers about the PDF ``assemble_into`` wrote."""
+
+    pages: int
+    outline_entries: int
+    font_programs: int
+
+
 def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: str) -> Assembled:
     """One PDF of ``pieces`` (the cover first), stamped with ``stamp_pdf`` (as many pages as
     ``merge.page_count(pieces)``), identified by ``content_hash``."""
+    buffer = io.BytesIO()
+    written = assemble_into(buffer, pieces, stamp_pdf, content_hash)
+    return Assembled(
+        buffer.getvalue(), written.pages, written.outline_entries, written.font_programs
+    )
+
+
+def assemble_into(
+    target: Path | BinaryIO, pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: str
+) -> Written:
+    """``assemble``, the PDF written to ``target`` (a path or a binary stream)."""
     if not pieces:
         raise ValueError("nothing to assemble")
     merged = merge(pieces)
@@ -52,9 +78,8 @@ def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: st
         out.Root.Lang = cover.Root.Lang
     ident = identifier(content_hash)
     out.trailer.ID = Array([String(ident), String(ident)])
-    buffer = io.BytesIO()
     out.save(
-        buffer,
+        target,
         deterministic_id=True,  # the second /ID element from the content; the first is kept
         object_stream_mode=pikepdf.ObjectStreamMode.generate,
         compress_streams=True,
@@ -63,4 +88,4 @@ def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: st
     for source in (cover, stamp_source):
         source.close()
     out.close()
-    return Assembled(buffer.getvalue(), pages, entries, programs)
+    return Written(pages, entries, programs)

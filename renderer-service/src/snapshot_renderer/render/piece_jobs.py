@@ -11,10 +11,11 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 
-from snapshot_renderer.assembly.document import assemble
+from snapshot_renderer.assembly.document import assemble_into
 from snapshot_renderer.assembly.merge import page_count
 from snapshot_renderer.errors import TooManyPages
 from snapshot_renderer.pieces.keys import Seam
@@ -44,6 +45,15 @@ class AssemblyResult:
     pid: int
 
 
+@dataclass(frozen=True)
+class AssembledFile:
+    """What ``assembly_job`` answers: the document is in the file the pool named."""
+
+    pages: int
+    seconds: float
+    pid: int
+
+
 def piece_job(
     payload: SnapshotPayload, options: RenderOptions, piece: Piece, seam: Seam
 ) -> PieceResult:
@@ -64,12 +74,14 @@ def assembly_job(
     options: RenderOptions,
     content_hash: str,
     max_pages: int,
-) -> AssemblyResult:
-    """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``."""
+    path: str,
+) -> AssembledFile:
+    """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``,
+    written to ``path`` (the pool reads it: the PDF's bytes are not pickled back)."""
     started = time.perf_counter()
     pages = page_count(pieces)
     if pages > max_pages:
         raise TooManyPages(f"the snapshot would have {pages} pages; the limit is {max_pages}")
     stamp_pdf = render_stamp(payload, options, pages)
-    document = assemble(pieces, stamp_pdf, content_hash)
-    return AssemblyResult(document.pdf, document.pages, time.perf_counter() - started, os.getpid())
+    written = assemble_into(Path(path), pieces, stamp_pdf, content_hash)
+    return AssembledFile(written.pages, time.perf_counter() - started, os.getpid())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +32,7 @@ from snapshot_renderer.errors import (
 from snapshot_renderer.pieces.keys import Seam
 from snapshot_renderer.pieces.plan import Piece
 from snapshot_renderer.render.faults import FaultHooks
-from snapshot_renderer.render.piece_jobs import AssemblyResult, PieceResult
+from snapshot_renderer.render.piece_jobs import AssembledFile, AssemblyResult, PieceResult
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.process import WorkerConfig, WorkerProcess
 from snapshot_renderer.render.worker import RenderResult
@@ -141,10 +143,17 @@ class RenderPool:
         content_hash: str,
         max_pages: int,
     ) -> AssemblyResult:
-        """Stamp and assemble pieces in a worker within the time and memory budgets."""
-        request = ("assemble", list(pieces), payload, options, content_hash, max_pages)
-        result: AssemblyResult = await self._call(request)
-        return result
+        """Stamp and assemble pieces in a worker within the time and memory budgets. The worker
+        writes the PDF to a file of a private temporary directory, read here and removed."""
+        directory = await self._in_thread(tempfile.mkdtemp, None, "snapshot-assembly-")
+        try:
+            path = f"{directory}/document.pdf"
+            request = ("assemble", list(pieces), payload, options, content_hash, max_pages, path)
+            done: AssembledFile = await self._call(request)
+            pdf = await self._in_thread(_read_file, path)
+        finally:
+            await self._in_thread(shutil.rmtree, directory, True)
+        return AssemblyResult(pdf, done.pages, done.seconds, done.pid)
 
     async def _call(self, request: tuple[Any, ...], timeout: float | None = None) -> Any:
         if self._watchdog is None:
@@ -241,3 +250,8 @@ class RenderPool:
             idle.append(self._idle.get_nowait())
         await asyncio.gather(*(self._in_thread(p.stop) for p in idle + list(self._busy)))
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
