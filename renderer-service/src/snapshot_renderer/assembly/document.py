@@ -7,9 +7,10 @@ clock), set the file identifier to the snapshot's content hash (``snapshot_share
 and save with a deterministic second identifier and no timestamps: the same pieces give the
 same bytes in any process.
 
-``assemble_into`` writes the PDF to a file (or any binary stream): a render worker writes it
-where the pool reads it, so the worker never holds the document's bytes (24 MiB for 100,000
-messages) next to the merged document's objects, nor pickles them back.
+``assemble_into`` reads the pieces from files and writes the PDF to a file (or any binary
+stream): a render worker reads and writes where the pool put the pieces and reads the PDF, so
+the worker never holds the pieces' bytes (35 MB for 100,000 short messages) nor the document's
+(24 MiB) next to the merged document's objects, and none of them is pickled.
 """
 
 from __future__ import annotations
@@ -61,12 +62,17 @@ def assemble(pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: st
 
 
 def assemble_into(
-    target: Path | BinaryIO, pieces: Sequence[RenderedPiece], stamp_pdf: bytes, content_hash: str
+    target: Path | BinaryIO,
+    pieces: Sequence[RenderedPiece],
+    stamp_pdf: bytes,
+    content_hash: str,
+    files: Sequence[Path] | None = None,
 ) -> Written:
-    """``assemble``, the PDF written to ``target`` (a path or a binary stream)."""
+    """``assemble``, the PDF written to ``target`` (a path or a binary stream); the pieces'
+    PDFs read from ``files`` if given (``merge.merge``)."""
     if not pieces:
         raise ValueError("nothing to assemble")
-    merged = merge(pieces)
+    merged = merge(pieces, files)
     out = merged.pdf
     stamp_source = stamp(out, stamp_pdf)
     programs = unify(out)

@@ -21,7 +21,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Operator, String
 
-from snapshot_renderer.assembly.merge import overlay
+from snapshot_renderer.assembly.merge import SharedContents, overlay
 from snapshot_renderer.errors import RenderFailed
 from snapshot_renderer.render.pieces import stamp_samples
 
@@ -96,7 +96,7 @@ def _sample(
     for index, (operands, operator) in enumerate(operations):
         if operator == _TJ and [g for g in _glyphs(operands[0]) if g in digits] == want:
             resources = pdf.copy_foreign(page.obj.get(Name.Resources, Dictionary()))
-            bbox = Array([float(v) for v in page.mediabox])
+            bbox = pdf.make_indirect(Array([float(v) for v in page.mediabox]))  # for every page
             return _Sample(number, operations, resources, bbox, index)
     raise RenderFailed(f"no 'Page {number} of {total}' run on the stamp document's page")
 
@@ -135,6 +135,7 @@ def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes) -> pikepdf.Pdf:
     digits = _digits(source.pages[-1])
     samples = [_sample(pdf, source.pages[i], n, total, digits) for i, n in enumerate(numbers)]
     by_length = {len(str(s.number)): s for s in samples[1:]}
+    contents = SharedContents(pdf)
     for number, page in enumerate(pdf.pages, start=1):
         sample = samples[0] if number == 1 else by_length[len(str(number))]
         content = (
@@ -145,5 +146,5 @@ def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes) -> pikepdf.Pdf:
         form = pikepdf.Stream(pdf, content)
         form.Type, form.Subtype = Name.XObject, Name.Form
         form.BBox, form.Resources = sample.bbox, sample.resources
-        overlay(page, form, STAMP_RESOURCE)
+        overlay(page, form, STAMP_RESOURCE, contents)
     return source

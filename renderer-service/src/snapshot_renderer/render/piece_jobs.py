@@ -75,13 +75,16 @@ def assembly_job(
     content_hash: str,
     max_pages: int,
     path: str,
+    files: Sequence[str] | None = None,
 ) -> AssembledFile:
     """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``,
-    written to ``path`` (the pool reads it: the PDF's bytes are not pickled back)."""
+    written to ``path`` (the pool reads it: the PDF's bytes are not pickled back); the pieces'
+    PDFs read from ``files`` if given (then ``piece.pdf`` is empty: not pickled either)."""
     started = time.perf_counter()
     pages = page_count(pieces)
     if pages > max_pages:
         raise TooManyPages(f"the snapshot would have {pages} pages; the limit is {max_pages}")
     stamp_pdf = render_stamp(payload, options, pages)
-    written = assemble_into(Path(path), pieces, stamp_pdf, content_hash)
+    paths = None if files is None else [Path(f) for f in files]
+    written = assemble_into(Path(path), pieces, stamp_pdf, content_hash, paths)
     return AssembledFile(written.pages, time.perf_counter() - started, os.getpid())

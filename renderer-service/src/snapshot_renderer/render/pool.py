@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -143,12 +144,15 @@ class RenderPool:
         content_hash: str,
         max_pages: int,
     ) -> AssemblyResult:
-        """Stamp and assemble pieces in a worker within the time and memory budgets. The worker
-        writes the PDF to a file of a private temporary directory, read here and removed."""
+        """Stamp and assemble pieces in a worker within the time and memory budgets. The pieces'
+        PDFs go to the worker as files of a private temporary directory, and it writes the
+        document there, read here; the directory is removed after."""
         directory = await self._in_thread(tempfile.mkdtemp, None, "snapshot-assembly-")
         try:
+            files = await self._in_thread(_write_pieces, directory, pieces)
+            bare = [dataclasses.replace(piece, pdf=b"") for piece in pieces]
             path = f"{directory}/document.pdf"
-            request = ("assemble", list(pieces), payload, options, content_hash, max_pages, path)
+            request = ("assemble", bare, payload, options, content_hash, max_pages, path, files)
             done: AssembledFile = await self._call(request)
             pdf = await self._in_thread(_read_file, path)
         finally:
@@ -250,6 +254,15 @@ class RenderPool:
             idle.append(self._idle.get_nowait())
         await asyncio.gather(*(self._in_thread(p.stop) for p in idle + list(self._busy)))
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _write_pieces(directory: str, pieces: Sequence[RenderedPiece]) -> list[str]:
+    files = []
+    for index, piece in enumerate(pieces):
+        files.append(f"{directory}/piece-{index:05d}.pdf")
+        with open(files[-1], "wb") as f:
+            f.write(piece.pdf)
+    return files
 
 
 def _read_file(path: str) -> bytes:
