@@ -4,7 +4,9 @@ pikepdf; the PDFs are read back with pdftotext and pypdf."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import gc
 import io
 import random
 import re
@@ -21,12 +23,12 @@ import pytest
 from PIL import Image, ImageChops
 from pypdf import PdfReader
 from snapshot_renderer.assembly.document import Assembled, assemble
-from snapshot_renderer.assembly.merge import page_count
+from snapshot_renderer.assembly.merge import merge, page_count
 from snapshot_renderer.pieces.chain import ChainedPiece, render_chain
 from snapshot_renderer.pieces.chunks import cut
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.render import worker
-from snapshot_renderer.render.piece_jobs import assembly_job, stamp_job
+from snapshot_renderer.render.piece_jobs import Stamp, assembly_job, stamp_job, stamp_total
 from snapshot_renderer.render.pieces import RenderedPiece, render_stamp
 from snapshot_renderer.render.view import build_context
 from snapshot_shared.chunking import ChunkPolicy
@@ -133,9 +135,9 @@ def build(raw: dict[str, Any], cache: dict[str, RenderedPiece] | None = None) ->
     plan = split(payload, options)
     chain = render_chain(plan, FINGERPRINT, cache)
     rendered = [c.rendered for c in chain]
-    stamp = render_stamp(payload, options, page_count(rendered))
-    result = assemble(rendered, stamp, content_hash(raw, {}, "snapshot"))
-    return Assembly(raw, plan, chain, stamp, result)
+    stamp = stamp_job(payload, options, page_count(rendered))  # as the render worker does
+    result = assemble(rendered, stamp.pdf, content_hash(raw, {}, "snapshot"), stamp.pages)
+    return Assembly(raw, plan, chain, stamp.pdf, result)
 
 
 @pytest.fixture(scope="module")
@@ -294,10 +296,76 @@ def test_each_font_is_embedded_once_as_in_the_whole_render(
 
 
 def test_the_same_pieces_assemble_to_the_same_bytes(pieces: Assembly) -> None:
-    again = assemble(pieces.rendered, pieces.stamp, content_hash(pieces.raw, {}, "snapshot"))
+    digest, total = content_hash(pieces.raw, {}, "snapshot"), stamp_total(pieces.result.pages)
+    again = assemble(pieces.rendered, pieces.stamp, digest, total)
     assert again.pdf == pieces.result.pdf
     rendered_again = build(pieces.raw)  # every piece rendered anew, in this process
     assert rendered_again.result.pdf == pieces.result.pdf
+
+
+def open_documents() -> int:
+    gc.collect()
+    return sum(isinstance(o, pikepdf.Pdf) for o in gc.get_objects())
+
+
+def test_merging_keeps_only_the_merged_document_and_the_cover_open(pieces: Assembly) -> None:
+    """A piece's parsed document goes once its pages are copied (100,000 messages are 2,001
+    pieces: kept open, they took ~140 MB of the assembling worker); what the merged document
+    reads from it later (stream data, the seams' form XObjects) does not need it."""
+    before = open_documents()
+    merged = merge(pieces.rendered)
+    assert len(pieces.rendered) == 13  # the cover and 12 chunks
+    assert open_documents() - before == 2  # the merged document and the cover's
+    buffer = io.BytesIO()
+    merged.pdf.save(buffer)
+    merged.cover.close()
+    assert len(pikepdf.open(buffer).pages) == pieces.result.pages
+    assert marks(" ".join(page_texts(buffer.getvalue()))) == list(range(600))  # seams' too
+
+
+def test_pages_share_their_boxes_and_the_streams_around_their_overlays(pieces: Assembly) -> None:
+    """Objects every page would otherwise carry a copy of (~15 a page: ~25 MB of the assembling
+    worker for 100,000 messages) are one indirect object each in the document."""
+    pdf = pikepdf.open(io.BytesIO(pieces.result.pdf))
+    for key in ("/MediaBox", "/TrimBox", "/BleedBox"):
+        assert len({page.obj[key].objgen for page in pdf.pages} - {(0, 0)}) == 1, key
+        direct = sum(not page.obj[key].is_indirect for page in pdf.pages)
+        # pikepdf writes a direct /MediaBox on a page an outline entry opens
+        assert direct <= (pieces.result.outline_entries if key == "/MediaBox" else 0), key
+    contents = [list(page.obj.Contents) for page in pdf.pages]
+    opening = {c[0].objgen for c in contents}
+    stamping = {c[-1].objgen for c in contents}
+    assert len(opening) == len(stamping) == 1
+    assert contents[0][0].read_bytes() == b"q\n"
+    assert contents[0][-1].read_bytes() == b"Q\nq /PageStamp Do Q\n"
+    assert len(pdf.pages) == pieces.result.pages
+
+
+def test_a_worker_reads_the_pieces_from_files_and_writes_the_pdf_to_one(
+    pieces: Assembly, tmp_path: Path
+) -> None:
+    """The pool hands the assembling worker files, not bytes (``piece_jobs.assembly_job``): the
+    pieces' PDFs are not pickled, nor held all at once; the document comes back as a file.
+    Same bytes as assembled from the pieces in memory."""
+    files = []
+    for index, piece in enumerate(pieces.rendered):
+        files.append(str(tmp_path / f"piece-{index}.pdf"))
+        Path(files[-1]).write_bytes(piece.pdf)
+    bare = [dataclasses.replace(piece, pdf=b"") for piece in pieces.rendered]
+    payload = SnapshotPayload.model_validate(pieces.raw)
+    frame = payload.model_copy(update={"messages": []})
+    target = tmp_path / "document.pdf"
+    done = assembly_job(
+        bare,
+        frame,
+        RenderOptions(),
+        content_hash(pieces.raw, {}, "snapshot"),
+        100,
+        str(target),
+        files,
+    )
+    assert done.pages == pieces.result.pages
+    assert target.read_bytes() == pieces.result.pdf
 
 
 def test_appending_ten_messages_renders_the_cover_and_the_tail_only(
@@ -421,7 +489,7 @@ def test_a_room_without_messages_is_its_cover_and_says_so() -> None:
 
 
 def test_a_stamp_rendered_ahead_for_any_total_with_as_many_digits_gives_the_same_pdf(
-    pieces: Assembly,
+    pieces: Assembly, tmp_path: Path
 ) -> None:
     """The stamp can be rendered before the total is known (beside the pieces of a
     re-snapshot): it is rendered for the least total with as many digits, whose page numbers
@@ -429,14 +497,20 @@ def test_a_stamp_rendered_ahead_for_any_total_with_as_many_digits_gives_the_same
     for which page count it was rendered ahead."""
     payload, options = SnapshotPayload.model_validate(pieces.raw), RenderOptions()
     pages, digest = pieces.result.pages, content_hash(pieces.raw, {}, "snapshot")
-    alone = assembly_job(pieces.rendered, payload, options, digest, 10_000)
-    assert alone.pages == pages
+
+    def assembled(name: str, stamp: Stamp | None) -> bytes:
+        target = tmp_path / f"{name}.pdf"
+        done = assembly_job(
+            pieces.rendered, payload, options, digest, 10_000, str(target), None, stamp
+        )
+        assert done.pages == pages
+        return target.read_bytes()
+
+    alone = assembled("alone", None)
     for guess in (10 ** (len(str(pages)) - 1), pages, 10 ** len(str(pages)) - 1):
-        ahead = stamp_job(payload, options, guess)
-        again = assembly_job(pieces.rendered, payload, options, digest, 10_000, ahead)
-        assert again.pdf == alone.pdf, guess
+        assert assembled(f"ahead-{guess}", stamp_job(payload, options, guess)) == alone, guess
     other = stamp_job(payload, options, 10 * pages)  # one digit more: not usable, not used
-    assert assembly_job(pieces.rendered, payload, options, digest, 10_000, other).pdf == alone.pdf
-    texts = page_texts(alone.pdf)
+    assert assembled("other", other) == alone
+    texts = page_texts(alone)
     assert len(texts) == pages
     assert all(f"Page {n} of {pages}" in t for n, t in enumerate(texts, start=1))

@@ -6,6 +6,11 @@ document information (title, creator, producer, dates from the as-of time; never
 clock), set the file identifier to the snapshot's content hash (``snapshot_shared.pdf_identity``)
 and save with a deterministic second identifier and no timestamps: the same pieces give the
 same bytes in any process.
+
+``assemble_into`` reads the pieces from files and writes the PDF to a file (or any binary
+stream): a render worker reads and writes where the pool put the pieces and reads the PDF, so
+the worker never holds the pieces' bytes (35 MB for 100,000 short messages) nor the document's
+(24 MiB) next to the merged document's objects, and none of them is pickled.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import pikepdf
 from pikepdf import Array, Name, String
@@ -35,6 +42,15 @@ class Assembled:
     font_programs: int
 
 
+@dataclass(frozen=True)
+class Written:
+    """A few numbers about the PDF ``assemble_into`` wrote."""
+
+    pages: int
+    outline_entries: int
+    font_programs: int
+
+
 def assemble(
     pieces: Sequence[RenderedPiece],
     stamp_pdf: bytes,
@@ -44,29 +60,45 @@ def assemble(
     """One PDF of ``pieces`` (the cover first), stamped with ``stamp_pdf`` (rendered for
     ``stamp_total`` pages, by default ``merge.page_count(pieces)``: a total with as many
     digits will do), identified by ``content_hash``."""
+    buffer = io.BytesIO()
+    written = assemble_into(buffer, pieces, stamp_pdf, content_hash, stamp_total=stamp_total)
+    return Assembled(
+        buffer.getvalue(), written.pages, written.outline_entries, written.font_programs
+    )
+
+
+def assemble_into(
+    target: Path | BinaryIO,
+    pieces: Sequence[RenderedPiece],
+    stamp_pdf: bytes,
+    content_hash: str,
+    files: Sequence[Path] | None = None,
+    stamp_total: int | None = None,
+) -> Written:
+    """``assemble``, the PDF written to ``target`` (a path or a binary stream); the pieces'
+    PDFs read from ``files`` if given (``merge.merge``)."""
     if not pieces:
         raise ValueError("nothing to assemble")
-    merged = merge(pieces)
+    merged = merge(pieces, files)
     out = merged.pdf
     stamp_source = stamp(out, stamp_pdf, stamp_total)
     programs = unify(out)
     entries = build_outline(out, pieces, merged.first_pages)
-    cover = merged.sources[0]
+    cover = merged.cover
     if Name.Info in cover.trailer:
         out.trailer.Info = out.copy_foreign(cover.trailer.Info)
     if Name.Lang in cover.Root:
         out.Root.Lang = cover.Root.Lang
     ident = identifier(content_hash)
     out.trailer.ID = Array([String(ident), String(ident)])
-    buffer = io.BytesIO()
     out.save(
-        buffer,
+        target,
         deterministic_id=True,  # the second /ID element from the content; the first is kept
         object_stream_mode=pikepdf.ObjectStreamMode.generate,
         compress_streams=True,
     )
     pages = len(out.pages)
-    for source in (*merged.sources, stamp_source):
+    for source in (cover, stamp_source):
         source.close()
     out.close()
-    return Assembled(buffer.getvalue(), pages, entries, programs)
+    return Written(pages, entries, programs)

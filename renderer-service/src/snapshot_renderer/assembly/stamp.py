@@ -23,7 +23,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Operator, String
 
-from snapshot_renderer.assembly.merge import overlay
+from snapshot_renderer.assembly.merge import SharedContents, overlay
 from snapshot_renderer.errors import RenderFailed
 from snapshot_renderer.render.pieces import stamp_samples
 
@@ -100,7 +100,7 @@ def _sample(
     for index, (operands, operator) in enumerate(operations):
         if operator == _TJ and [g for g in _glyphs(operands[0]) if g in digits] == want:
             resources = pdf.copy_foreign(page.obj.get(Name.Resources, Dictionary()))
-            bbox = Array([float(v) for v in page.mediabox])
+            bbox = pdf.make_indirect(Array([float(v) for v in page.mediabox]))  # for every page
             head = pikepdf.unparse_content_stream(operations[:index])
             tail = pikepdf.unparse_content_stream(operations[index + 1 :])
             return _Sample(number, head, list(operands[0]), tail, resources, bbox)
@@ -154,10 +154,11 @@ def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes, rendered_for: int | None = None) -
         _sample(pdf, source.pages[i], n, rendered_for, digits) for i, n in enumerate(numbers)
     ]
     by_length = {len(str(s.number)): s for s in samples[1:]}
+    contents = SharedContents(pdf)
     for number, page in enumerate(pdf.pages, start=1):
         sample = samples[0] if number == 1 else by_length[len(str(number))]
         form = pikepdf.Stream(pdf, _content(sample, number, total, digits))
         form.Type, form.Subtype = Name.XObject, Name.Form
         form.BBox, form.Resources = sample.bbox, sample.resources
-        overlay(page, form, STAMP_RESOURCE)
+        overlay(page, form, STAMP_RESOURCE, contents)
     return source

@@ -11,10 +11,11 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
 
-from snapshot_renderer.assembly.document import assemble
+from snapshot_renderer.assembly.document import assemble_into
 from snapshot_renderer.assembly.merge import page_count
 from snapshot_renderer.errors import TooManyPages
 from snapshot_renderer.pieces.keys import Seam
@@ -48,6 +49,15 @@ class AssemblyResult:
     """The assembled document and how long the stamp and the assembly took."""
 
     pdf: bytes
+    pages: int
+    seconds: float
+    pid: int
+
+
+@dataclass(frozen=True)
+class AssembledFile:
+    """What ``assembly_job`` answers: the document is in the file the pool named."""
+
     pages: int
     seconds: float
     pid: int
@@ -88,15 +98,22 @@ def assembly_job(
     options: RenderOptions,
     content_hash: str,
     max_pages: int,
+    path: str,
+    files: Sequence[str] | None = None,
     stamp: Stamp | None = None,
-) -> AssemblyResult:
+) -> AssembledFile:
     """Stamp and assemble ``pieces`` (the cover first) into the document of ``content_hash``,
-    with ``stamp`` if it was rendered for a page count with as many digits."""
+    written to ``path`` (the pool reads it: the PDF's bytes are not pickled back); the pieces'
+    PDFs read from ``files`` if given (then ``piece.pdf`` is empty: not pickled either); with
+    ``stamp`` if it was rendered for a page count with as many digits."""
     started = time.perf_counter()
     pages = page_count(pieces)
     if pages > max_pages:
         raise TooManyPages(f"the snapshot would have {pages} pages; the limit is {max_pages}")
     if stamp is None or stamp.pages != stamp_total(pages):
         stamp = stamp_job(payload, options, pages)
-    document = assemble(pieces, stamp.pdf, content_hash, stamp.pages)
-    return AssemblyResult(document.pdf, document.pages, time.perf_counter() - started, os.getpid())
+    paths = None if files is None else [Path(f) for f in files]
+    written = assemble_into(
+        Path(path), pieces, stamp.pdf, content_hash, paths, stamp_total=stamp.pages
+    )
+    return AssembledFile(written.pages, time.perf_counter() - started, os.getpid())

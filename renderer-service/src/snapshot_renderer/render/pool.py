@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +33,7 @@ from snapshot_renderer.errors import (
 from snapshot_renderer.pieces.keys import Seam
 from snapshot_renderer.pieces.plan import Piece
 from snapshot_renderer.render.faults import FaultHooks
-from snapshot_renderer.render.piece_jobs import AssemblyResult, PieceResult, Stamp
+from snapshot_renderer.render.piece_jobs import AssembledFile, AssemblyResult, PieceResult, Stamp
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.process import WorkerConfig, WorkerProcess
 from snapshot_renderer.render.worker import RenderResult
@@ -149,10 +152,30 @@ class RenderPool:
         max_pages: int,
         stamp: Stamp | None = None,
     ) -> AssemblyResult:
-        """Stamp and assemble pieces in a worker within the time and memory budgets."""
-        request = ("assemble", list(pieces), payload, options, content_hash, max_pages, stamp)
-        result: AssemblyResult = await self._call(request)
-        return result
+        """Stamp and assemble pieces in a worker within the time and memory budgets. The pieces'
+        PDFs go to the worker as files of a private temporary directory, and it writes the
+        document there, read here; the directory is removed after."""
+        directory = await self._in_thread(tempfile.mkdtemp, None, "snapshot-assembly-")
+        try:
+            files = await self._in_thread(_write_pieces, directory, pieces)
+            bare = [dataclasses.replace(piece, pdf=b"") for piece in pieces]
+            path = f"{directory}/document.pdf"
+            request = (
+                "assemble",
+                bare,
+                payload,
+                options,
+                content_hash,
+                max_pages,
+                path,
+                files,
+                stamp,
+            )
+            done: AssembledFile = await self._call(request)
+            pdf = await self._in_thread(_read_file, path)
+        finally:
+            await self._in_thread(shutil.rmtree, directory, True)
+        return AssemblyResult(pdf, done.pages, done.seconds, done.pid)
 
     async def _call(self, request: tuple[Any, ...], timeout: float | None = None) -> Any:
         if self._watchdog is None:
@@ -249,3 +272,17 @@ class RenderPool:
             idle.append(self._idle.get_nowait())
         await asyncio.gather(*(self._in_thread(p.stop) for p in idle + list(self._busy)))
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _write_pieces(directory: str, pieces: Sequence[RenderedPiece]) -> list[str]:
+    files = []
+    for index, piece in enumerate(pieces):
+        files.append(f"{directory}/piece-{index:05d}.pdf")
+        with open(files[-1], "wb") as f:
+            f.write(piece.pdf)
+    return files
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
