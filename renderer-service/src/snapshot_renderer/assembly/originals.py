@@ -289,3 +289,12 @@ def union(found: Original, gids: Sequence[int], digest: bytes) -> bytes | None:
 
 def pack(gids: Iterable[int]) -> bytes:
     return struct.pack(f">{len(g := sorted(gids))}L", *g)
+
+
+def forget() -> None:
+    """Drop every face, check and subset kept by this process (tests: a fresh process)."""
+    with _lock:
+        _verified.clear()
+        _unions.clear()
+        _faces.clear()
+        _families.clear()
