@@ -18,6 +18,7 @@ from typing import Any
 
 import pikepdf
 import pytest
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops
 from pypdf import PdfReader
 from snapshot_renderer.assembly import originals
@@ -541,3 +542,25 @@ def test_a_subset_that_its_face_does_not_reproduce_is_left_as_it_is(
     assert found is not None and found.face.key[0].endswith(".ttc")
     changed = program[:-1] + bytes([program[-1] ^ 1])
     assert originals.original(family, changed, gids, b"digest of a changed program") is None
+
+
+def test_without_the_original_faces_truetype_subsets_are_merged_holding_every_glyph(
+    pieces: Assembly, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback (no HarfBuzz or fontconfig to find the faces): each TrueType font's subsets
+    are merged, read one at a time, into one program that has every piece's glyph outlines at
+    their ids."""
+    monkeypatch.setattr(originals, "available", lambda: False)
+    result = assemble(pieces.rendered, pieces.stamp, content_hash(pieces.raw, {}, "snapshot"))
+    merged = font_programs(result.pdf)
+    assert len(merged) == result.font_programs == 3
+    for piece in pieces.rendered:
+        for name, program in font_programs(piece.pdf).items():
+            ours = next(p for n, p in merged.items() if n[7:] == name[7:])
+            sub, union = TTFont(io.BytesIO(program)), TTFont(io.BytesIO(ours))
+            for gid, glyph_name in enumerate(sub.getGlyphOrder()):
+                glyph = sub["glyf"][glyph_name]
+                if glyph.numberOfContours:
+                    other = union["glyf"][union.getGlyphOrder()[gid]]
+                    assert other.compile(union["glyf"]) == glyph.compile(sub["glyf"]), gid
+                    assert union["hmtx"][union.getGlyphOrder()[gid]] == sub["hmtx"][glyph_name]

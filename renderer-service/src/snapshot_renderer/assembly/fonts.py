@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
+from array import array
 from collections.abc import Iterator
 
 import pikepdf
@@ -28,6 +30,10 @@ _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
 
 def _font_dicts(resources: pikepdf.Object, seen: set[tuple[int, int]]) -> Iterator[Dictionary]:
     """Every font dictionary reachable from ``resources``, form XObjects' resources included."""
+    if resources.is_indirect:  # a piece's pages share theirs
+        if resources.objgen in seen:
+            return
+        seen.add(resources.objgen)
     fonts = resources.get(Name.Font)
     if isinstance(fonts, Dictionary):
         for _name, font in fonts.items():
@@ -62,7 +68,21 @@ def _base_name(descriptor: Dictionary) -> str:
     return _retagged(str(descriptor.FontName)[1:], "")[1:]
 
 
-_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{1,4})>\s*<")
+_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<")
+
+
+def _glyph_ids(to_unicode: pikepdf.Object | None) -> array[int] | None:
+    """The glyph ids a ToUnicode map maps (WeasyPrint's: ``bfchar`` entries only)."""
+    if not isinstance(to_unicode, pikepdf.Stream):
+        return None
+    data = to_unicode.read_bytes()
+    start = data.find(b"beginbfchar")
+    if start < 0 or b"beginbfrange" in data:
+        return None
+    gids = array("H", bytes.fromhex(b"".join(_BFCHAR.findall(data, start)).decode()))
+    if sys.byteorder == "little":
+        gids.byteswap()
+    return gids
 
 
 def _drawn(fonts: list[Dictionary]) -> dict[tuple[int, int], set[int] | None]:
@@ -73,18 +93,15 @@ def _drawn(fonts: list[Dictionary]) -> dict[tuple[int, int], set[int] | None]:
         descendants = font.get(Name.DescendantFonts)
         if not isinstance(descendants, Array):
             continue
-        gids: set[int] | None = None
-        to_unicode = font.get(Name.ToUnicode)
-        if isinstance(to_unicode, pikepdf.Stream):
-            data = to_unicode.read_bytes()
-            start = data.find(b"beginbfchar")
-            if start >= 0 and b"beginbfrange" not in data:
-                gids = {int(g, 16) for g in _BFCHAR.findall(data, start)}
+        gids = _glyph_ids(font.get(Name.ToUnicode))
         for descendant in descendants:
             descriptor = descendant.get(Name.FontDescriptor)
             if isinstance(descendant, Dictionary) and isinstance(descriptor, Dictionary):
-                known = drawn.get(descriptor.objgen, set())
-                drawn[descriptor.objgen] = None if known is None or gids is None else known | gids
+                known = drawn.setdefault(descriptor.objgen, set())
+                if known is None or gids is None:
+                    drawn[descriptor.objgen] = None
+                else:
+                    known.update(gids)
     return drawn
 
 
@@ -114,11 +131,11 @@ def _resubset(
             if len(programs) < 2:
                 continue
             # the smallest subset is the quickest to cut again: it identifies the face
-            program, gids = min(programs.values(), key=lambda p: (len(p[1]), p[0].read_raw_bytes()))
-            own = originals.pack(gids)
+            program, gids = min(programs.values(), key=lambda p: (len(p[1]), p[0].objgen))
             data = program.read_bytes()
-            digest = hashlib.sha256(data + own).digest()
-            found = originals.original(family, data, sorted(gids), digest)
+            digest = hashlib.sha256(data)
+            digest.update(originals.pack(gids))
+            found = originals.original(family, data, sorted(gids), digest.digest())
             del data
             if found is None:
                 continue
@@ -150,7 +167,7 @@ def _merge_truetype(pdf: pikepdf.Pdf, descriptors: list[Dictionary]) -> None:
             distinct.setdefault(hashlib.sha256(program.read_raw_bytes()).digest(), program)
         if len(distinct) < 2:
             continue
-        merged = merge_subsets([distinct[k].read_bytes() for k in sorted(distinct)])
+        merged = merge_subsets(distinct[k].read_bytes() for k in sorted(distinct))  # one at a time
         if merged is None:
             continue
         stream = pikepdf.Stream(pdf, merged)
@@ -175,6 +192,7 @@ def unify(pdf: pikepdf.Pdf) -> int:
     done = _resubset(pdf, list(descriptors.values()), _drawn(fonts))
     _merge_truetype(pdf, [d for key, d in descriptors.items() if key not in done])
     tags: dict[tuple[int, int], str] = {}
+    digests: dict[tuple[int, int], bytes] = {}
     for font in fonts:
         descriptor = font.get(Name.FontDescriptor)
         if not isinstance(descriptor, Dictionary):
@@ -183,8 +201,9 @@ def unify(pdf: pikepdf.Pdf) -> int:
             program = descriptor.get(key)
             if program is None:
                 continue
-            raw = program.read_raw_bytes()
-            digest = hashlib.sha256(raw).digest()
+            digest = digests.get(program.objgen)
+            if digest is None:
+                digest = digests[program.objgen] = hashlib.sha256(program.read_raw_bytes()).digest()
             descriptor[key] = programs.setdefault(digest, program)
             tag = _tag(digest)
             tags[font.objgen] = tag
