@@ -226,8 +226,23 @@ _verified: OrderedDict[bytes, Original] = OrderedDict()
 _unions: OrderedDict[tuple[tuple[str, int], bool, bytes], bytes] = OrderedDict()
 
 
+def _has(library: Any, *names: str) -> bool:
+    try:
+        return library is not None and all(getattr(library, name) for name in names)
+    except AttributeError:  # an older HarfBuzz (hb_blob_create_from_file_or_fail: 2.8.2)
+        return False
+
+
+_AVAILABLE = (
+    _has(_hb, "hb_blob_create_from_file_or_fail", "hb_face_create", "hb_set_add_sorted_array")
+    and _has(_hb_subset, "hb_subset_input_create_or_fail", "hb_subset_or_fail")
+    and _has(_fc, "FcConfigGetFonts", "FcPatternGetInteger")
+)
+
+
 def available() -> bool:
-    return _hb is not None and _hb_subset is not None and _fc is not None
+    """Whether HarfBuzz (with its subsetter) and fontconfig are there to find faces."""
+    return _AVAILABLE
 
 
 def _face(key: tuple[str, int]) -> Face | None:
