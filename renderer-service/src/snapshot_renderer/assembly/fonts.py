@@ -109,9 +109,11 @@ def _resubset(
     pdf: pikepdf.Pdf,
     descriptors: list[Dictionary],
     drawn: dict[tuple[int, int], set[int] | None],
+    digests: dict[tuple[int, int], bytes],
 ) -> set[tuple[int, int]]:
     """Point the descriptors of each font at one program cut from its original face with every
-    glyph they draw; returns the descriptors done so."""
+    glyph they draw; returns the descriptors done so. Fills ``digests`` (SHA-256 of a program
+    object's raw bytes) for the programs it reads."""
     groups: dict[tuple[Name, str, str], list[Dictionary]] = {}
     for descriptor in descriptors:
         for key in (Name.FontFile2, Name.FontFile3):
@@ -130,28 +132,44 @@ def _resubset(
         else:
             if len(programs) < 2:
                 continue
-            # the smallest subset is the quickest to cut again: it identifies the face
-            program, gids = min(programs.values(), key=lambda p: (len(p[1]), p[0].objgen))
-            data = program.read_bytes()
-            digest = hashlib.sha256(data)
-            digest.update(originals.pack(gids))
-            found = originals.original(family, data, sorted(gids), digest.digest())
-            del data
-            if found is None:
+            stream = _cut_once(pdf, family, programs, digests)
+            if stream is None:
                 continue
-            every = set().union(*(g for _p, g in programs.values()))
-            union = originals.union(found, sorted(every), originals.pack(every))
-            if union is None:
-                continue
-            stream = pikepdf.Stream(pdf, union)
             if key == Name.FontFile2:
-                stream.Length1 = len(union)
+                stream.Length1 = len(stream.read_raw_bytes())
             else:
                 stream.Subtype = Name.OpenType
             for descriptor in members:
                 descriptor[key] = stream
                 done.add(descriptor.objgen)
     return done
+
+
+def _cut_once(
+    pdf: pikepdf.Pdf,
+    family: str,
+    programs: dict[tuple[int, int], tuple[pikepdf.Object, set[int]]],
+    digests: dict[tuple[int, int], bytes],
+) -> pikepdf.Stream | None:
+    """One program with every glyph of ``programs`` (subsets of one font of ``family``, by
+    object, with the glyph ids drawn with each), cut from the original face; ``None`` if that
+    face is not found."""
+    checks = {}  # a program with its glyphs, by which the face may have been found before
+    for objgen, (program, gids) in programs.items():
+        if objgen not in digests:
+            digests[objgen] = hashlib.sha256(program.read_raw_bytes()).digest()
+        checks[objgen] = hashlib.sha256(digests[objgen] + originals.pack(gids)).digest()
+    found = originals.known(checks[o] for o in sorted(checks))
+    if found is None:
+        # the smallest subset is the quickest to cut again: it identifies the face
+        objgen = min(programs, key=lambda o: (len(programs[o][1]), o))
+        program, gids = programs[objgen]
+        found = originals.original(family, program.read_bytes(), sorted(gids), checks[objgen])
+        if found is None:
+            return None
+    every = set().union(*(g for _p, g in programs.values()))
+    union = originals.union(found, sorted(every), hashlib.sha256(originals.pack(every)).digest())
+    return None if union is None else pikepdf.Stream(pdf, union)
 
 
 def _merge_truetype(pdf: pikepdf.Pdf, descriptors: list[Dictionary]) -> None:
@@ -189,10 +207,10 @@ def unify(pdf: pikepdf.Pdf) -> int:
     descriptors = {
         d.objgen: d for f in fonts if isinstance(d := f.get(Name.FontDescriptor), Dictionary)
     }
-    done = _resubset(pdf, list(descriptors.values()), _drawn(fonts))
+    digests: dict[tuple[int, int], bytes] = {}
+    done = _resubset(pdf, list(descriptors.values()), _drawn(fonts), digests)
     _merge_truetype(pdf, [d for key, d in descriptors.items() if key not in done])
     tags: dict[tuple[int, int], str] = {}
-    digests: dict[tuple[int, int], bytes] = {}
     for font in fonts:
         descriptor = font.get(Name.FontDescriptor)
         if not isinstance(descriptor, Dictionary):

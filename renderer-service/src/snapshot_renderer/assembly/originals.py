@@ -258,9 +258,19 @@ def _face(key: tuple[str, int]) -> Face | None:
     return face
 
 
+def known(digests: Iterable[bytes]) -> Original | None:
+    """The face already found (by ``original``) for one of these programs, if any."""
+    with _lock:
+        for digest in digests:
+            if (found := _verified.get(digest)) is not None:
+                return found
+    return None
+
+
 def original(family: str, program: bytes, gids: Sequence[int], digest: bytes) -> Original | None:
-    """The face of ``family`` that WeasyPrint subset to ``program`` (whose SHA-256 is
-    ``digest``) drawing ``gids`` (sorted), checked by doing it again; ``None`` if not found."""
+    """The face of ``family`` that WeasyPrint subset to ``program`` drawing ``gids`` (sorted),
+    checked by doing it again; ``None`` if not found. ``digest`` names the program and its
+    glyphs (for ``known``)."""
     if not available() or not gids:
         return None
     with _lock:
