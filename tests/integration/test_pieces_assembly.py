@@ -20,8 +20,10 @@ from typing import Any
 
 import pikepdf
 import pytest
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops
 from pypdf import PdfReader
+from snapshot_renderer.assembly import originals
 from snapshot_renderer.assembly.document import Assembled, assemble
 from snapshot_renderer.assembly.merge import merge, page_count
 from snapshot_renderer.pieces.chain import ChainedPiece, render_chain
@@ -514,3 +516,152 @@ def test_a_stamp_rendered_ahead_for_any_total_with_as_many_digits_gives_the_same
     texts = page_texts(alone)
     assert len(texts) == pages
     assert all(f"Page {n} of {pages}" in t for n, t in enumerate(texts, start=1))
+
+
+# --- CJK: the ideographs' font (Noto Sans CJK, CFF) is one program, as in a whole render ----
+
+
+def cjk_room(count: int) -> dict[str, Any]:
+    """``room(count)`` with bodies of 40 random common ideographs after their marker: every
+    piece draws its own few thousand glyphs of Noto Sans CJK."""
+    rng = random.Random(2)
+    raw = room(count)
+    for message in raw["messages"]:
+        ideographs = "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(40))
+        message["body"] = message["body"].split(" ", 1)[0] + " " + ideographs
+    return raw
+
+
+def embedded_programs(pdf_bytes: bytes) -> dict[str, bytes]:
+    """Every embedded font program (TrueType or CFF) by font name; fails on one name for two
+    programs."""
+    names: dict[str, bytes] = {}
+    pdf = pikepdf.open(io.BytesIO(pdf_bytes))
+    for obj in pdf.objects:
+        if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/FontDescriptor":
+            for key in ("/FontFile2", "/FontFile3"):
+                if (program := obj.get(key)) is not None:
+                    data = program.read_bytes()
+                    assert names.setdefault(str(obj.FontName), data) == data, obj.FontName
+    return names
+
+
+def ideographs(pdf: bytes) -> str:
+    return "".join(c for c in "".join(page_texts(pdf)) if "\u4e00" <= c <= "\u9fa5")
+
+
+@pytest.fixture(scope="module")
+def cjk_whole() -> tuple[bytes, int]:
+    return worker.render_pdf(cjk_room(150), {}, "snapshot")
+
+
+@pytest.fixture(scope="module")
+def cjk_pieces() -> Assembly:
+    return build(cjk_room(150))
+
+
+def test_a_cjk_room_embeds_each_font_once_and_no_bigger_than_whole(
+    cjk_pieces: Assembly, cjk_whole: tuple[bytes, int]
+) -> None:
+    # Each chunk embeds its own subset of Noto Sans CJK (~2,000 ideographs); assembly cuts one
+    # subset holding them all from the original face, as the whole render does.
+    assert len(cjk_pieces.chain) >= 3
+    ours, theirs = embedded_programs(cjk_pieces.result.pdf), embedded_programs(cjk_whole[0])
+    assert len(ours) == cjk_pieces.result.font_programs == len(theirs) == 4
+    assert sum(name.endswith("+Noto-Sans-CJK-JP") for name in ours) == 1
+    sizes = sorted(len(p) for p in ours.values()), sorted(len(p) for p in theirs.values())
+    assert all(a <= b * 1.1 for a, b in zip(*sizes, strict=True)), sizes
+    assert len(cjk_pieces.result.pdf) <= 1.3 * len(cjk_whole[0])
+
+
+def test_a_cjk_room_reads_and_looks_like_the_whole_render(
+    cjk_pieces: Assembly, cjk_whole: tuple[bytes, int], tmp_path: Path
+) -> None:
+    """The messages' ideographs extract in order (each piece's ToUnicode map still matches the
+    glyphs of the one program), and the pages have the same pixels as a whole render with the
+    timeline on a fresh page (but the section heading's page)."""
+    sent = "".join(m["body"].split(" ", 1)[1] for m in cjk_pieces.raw["messages"])
+    assert ideographs(cjk_pieces.result.pdf) == sent
+    # The whole render maps a glyph to the first character it drew it for: 朐 (U+6710) and
+    # 胊 (U+80CA) share one glyph, and the whole render extracts 胊 for both.
+    whole_text = ideographs(cjk_whole[0])
+    assert len(whole_text) == len(sent)
+    assert sum(a != b for a, b in zip(whole_text, sent, strict=True)) <= 2
+    state = worker._get_state()
+    payload = SnapshotPayload.model_validate(cjk_pieces.raw)
+    html_text = state.env.get_template("snapshot.html.j2").render(
+        build_context(payload, RenderOptions())
+    )
+    fresh = CSS(string="section.timeline { break-before: page; }")
+    reference = (
+        HTML(string=html_text, base_url=state.base_url, url_fetcher=state.fetcher)
+        .render(font_config=state.font_config, stylesheets=[*state.stylesheets["A4"], fresh])
+        .write_pdf()
+    )
+    pixels_ref = raster(reference, tmp_path / "ref")
+    pixels_ours = raster(cjk_pieces.result.pdf, tmp_path / "ours")
+    assert len(pixels_ref) == len(pixels_ours) == cjk_pieces.result.pages
+    differing = [
+        n
+        for n, (a, b) in enumerate(zip(pixels_ref, pixels_ours, strict=True), 1)
+        if not looks_alike(a, b)
+    ]
+    assert differing == [2]
+
+
+def test_a_cjk_room_assembles_to_the_same_bytes_with_cold_font_caches(
+    cjk_pieces: Assembly,
+) -> None:
+    originals.forget()  # as in a fresh process: faces looked up and subsets cut again
+    again = assemble(
+        cjk_pieces.rendered,
+        cjk_pieces.stamp,
+        content_hash(cjk_pieces.raw, {}, "snapshot"),
+        stamp_total(cjk_pieces.result.pages),
+    )
+    assert again.pdf == cjk_pieces.result.pdf
+
+
+def test_a_subset_that_its_face_does_not_reproduce_is_left_as_it_is(
+    cjk_pieces: Assembly,
+) -> None:
+    """The original face is trusted only if cutting a piece's glyphs from it again gives that
+    piece's program: a program changed by one byte finds no face."""
+    piece = pikepdf.open(io.BytesIO(cjk_pieces.rendered[1].pdf))
+    font = next(f for f in piece.pages[0].Resources.Font.values() if "CJK" in str(f.BaseFont))
+    descriptor = font.DescendantFonts[0].FontDescriptor
+    program = descriptor.FontFile3.read_bytes()
+    to_unicode = font.ToUnicode.read_bytes()
+    gids = sorted(
+        int(g, 16)
+        for g in re.findall(rb"<([0-9a-f]{4})> <", to_unicode[to_unicode.index(b"beginbfchar") :])
+    )
+    family = str(descriptor.FontFamily)
+    originals.forget()
+    found = originals.original(family, program, gids, b"digest of the true program")
+    assert found is not None and found.face.key[0].endswith(".ttc")
+    changed = program[:-1] + bytes([program[-1] ^ 1])
+    assert originals.original(family, changed, gids, b"digest of a changed program") is None
+
+
+def test_without_the_original_faces_truetype_subsets_are_merged_holding_every_glyph(
+    pieces: Assembly, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback (no HarfBuzz or fontconfig to find the faces): each TrueType font's subsets
+    are merged, read one at a time, into one program that has every piece's glyph outlines at
+    their ids."""
+    monkeypatch.setattr(originals, "available", lambda: False)
+    digest, total = content_hash(pieces.raw, {}, "snapshot"), stamp_total(pieces.result.pages)
+    result = assemble(pieces.rendered, pieces.stamp, digest, total)
+    merged = font_programs(result.pdf)
+    assert len(merged) == result.font_programs == 3
+    for piece in pieces.rendered:
+        for name, program in font_programs(piece.pdf).items():
+            ours = next(p for n, p in merged.items() if n[7:] == name[7:])
+            sub, union = TTFont(io.BytesIO(program)), TTFont(io.BytesIO(ours))
+            for gid, glyph_name in enumerate(sub.getGlyphOrder()):
+                glyph = sub["glyf"][glyph_name]
+                if glyph.numberOfContours:
+                    other = union["glyf"][union.getGlyphOrder()[gid]]
+                    assert other.compile(union["glyf"]) == glyph.compile(sub["glyf"]), gid
+                    assert union["hmtx"][union.getGlyphOrder()[gid]] == sub["hmtx"][glyph_name]

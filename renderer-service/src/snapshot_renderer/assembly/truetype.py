@@ -1,4 +1,5 @@
-"""One TrueType program from several subsets of the same font.
+"""One TrueType program from several subsets of the same font: the fallback when the font's
+original face is not found (``originals``).
 
 WeasyPrint subsets fonts keeping the original glyph ids (HarfBuzz's RETAIN_GIDS, cut after the
 last glyph used) and draws with ``/CIDToGIDMap /Identity``, so every piece's subset of a font
@@ -11,13 +12,16 @@ This works on the tables' bytes (``glyf``, ``loca``, ``hmtx``, and the few field
 ``hhea`` and ``maxp`` that count glyphs or bound them, taken as the widest of the subsets'), with
 fontTools' sfnt reader and writer only: decoding the tables with fontTools cost 0.5 s for the
 57 subsets of a 2,000-message room, each as long as the highest glyph id it uses (~2,650).
+The subsets are read one at a time, loca and hmtx in bulk (``array``, ``struct.iter_unpack``).
 """
 
 from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable, Sequence
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from fontTools.ttLib import TTLibError
@@ -31,7 +35,7 @@ class _Subset:
     tables: dict[str, bytes]
     sfnt_version: bytes
     count: int
-    offsets: list[int]
+    offsets: array[int]
     metrics: list[tuple[int, int]]
 
     def glyph(self, gid: int) -> bytes:
@@ -44,54 +48,77 @@ def _read(program: bytes) -> _Subset:
     head, hhea, maxp = tables["head"], tables["hhea"], tables["maxp"]
     count = struct.unpack_from(">H", maxp, 4)[0]
     long_loca = struct.unpack_from(">h", head, 50)[0] == 1
-    loca = tables["loca"]
-    if long_loca:
-        offsets = list(struct.unpack_from(f">{count + 1}L", loca))
-    else:
-        offsets = [2 * o for o in struct.unpack_from(f">{count + 1}H", loca)]
+    offsets = array("I" if long_loca else "H")
+    offsets.frombytes(tables["loca"][: (count + 1) * offsets.itemsize])
+    if len(offsets) != count + 1:
+        raise ValueError("short loca")
+    if sys.byteorder == "little":
+        offsets.byteswap()
+    if not long_loca:
+        offsets = array("I", (2 * o for o in offsets))
     long_metrics = struct.unpack_from(">H", hhea, 34)[0]
     hmtx = tables["hmtx"]
-    metrics = [struct.unpack_from(">Hh", hmtx, 4 * i) for i in range(long_metrics)]
+    metrics = list(struct.iter_unpack(">Hh", hmtx[: 4 * long_metrics]))
     last = metrics[-1][0]
-    metrics += [
-        (last, struct.unpack_from(">h", hmtx, 4 * long_metrics + 2 * i)[0])
-        for i in range(count - long_metrics)
-    ]
+    tail = hmtx[4 * long_metrics : 4 * long_metrics + 2 * (count - long_metrics)]
+    metrics += [(last, lsb) for (lsb,) in struct.iter_unpack(">h", tail)]
+    if len(metrics) < count:
+        raise ValueError("short hmtx")
     return _Subset(tables, reader.sfntVersion, count, offsets, metrics)
 
 
-def merge_subsets(programs: Sequence[bytes]) -> bytes | None:
+def merge_subsets(programs: Iterable[bytes]) -> bytes | None:
     """The union of ``programs`` (TrueType subsets of one font with its glyph ids), or ``None``
-    if they are not all such subsets of the same font."""
+    if they are not all such subsets of the same font (or fewer than two).
+
+    The programs are read one at a time (``programs`` may be a generator): what is kept is the
+    glyphs found so far, the longest subset's other tables and every subset's ``head``,
+    ``hhea`` and ``maxp``. A glyph id's outline and metrics are the same in every subset that
+    has it; ids that none has take the longest subset's (the first of the longest) metrics."""
+    glyphs: dict[int, tuple[bytes, tuple[int, int]]] = {}
+    base: _Subset | None = None
+    small: list[_Subset] = []  # head, hhea and maxp of each
     try:
-        subsets = [_read(p) for p in programs]
+        for program in programs:
+            subset = _read(program)
+            del program
+            if small and _identity(subset) != _identity(small[0]):
+                return None
+            offsets, metrics, outlines = subset.offsets, subset.metrics, subset.tables["glyf"]
+            for gid, (start, end) in enumerate(zip(offsets, offsets[1:], strict=False)):
+                if end > start and gid not in glyphs:
+                    glyphs[gid] = (outlines[start:end], metrics[gid])
+            tables = {t: subset.tables[t] for t in ("head", "hhea", "maxp")}
+            small.append(_Subset(tables, subset.sfnt_version, subset.count, array("I"), []))
+            if base is None or subset.count > base.count:
+                small.insert(0, small.pop())  # the longest's tables first: the template
+                subset.tables = {
+                    t: d for t, d in subset.tables.items() if t not in ("glyf", "loca", "hmtx")
+                }
+                subset.offsets = array("I")
+                base = subset
     except (TTLibError, KeyError, struct.error, IndexError, ValueError):
         return None
-    if len(subsets) < 2 or len({_identity(s) for s in subsets}) != 1:
+    if base is None or len(small) < 2:
         return None
-    subsets.sort(key=lambda s: -s.count)  # stable: the longest first, then in the given order
-    base, count = subsets[0], subsets[0].count
-    source: dict[int, _Subset] = {}
-    for subset in subsets:
-        offsets = subset.offsets
-        for gid in range(subset.count):
-            if offsets[gid + 1] > offsets[gid] and gid not in source:
-                source[gid] = subset
-    glyf, loca, hmtx = bytearray(), [0], bytearray()
+    count = base.count
+    glyf, loca, hmtx = bytearray(), array("I", [0]), bytearray()
     for gid in range(count):
-        owner = source.get(gid, base)
-        data = owner.glyph(gid) if gid in source else b""
-        glyf += data + b"\0" * (-len(data) % 4)
+        data, metric = glyphs.get(gid, (b"", base.metrics[gid]))
+        glyf += data
+        glyf += b"\0" * (-len(data) % 4)
         loca.append(len(glyf))
-        hmtx += struct.pack(">Hh", *owner.metrics[gid])
+        hmtx += struct.pack(">Hh", *metric)
+    if sys.byteorder == "little":
+        loca.byteswap()
     tables = dict(base.tables)
     tables.update(
         glyf=bytes(glyf),
-        loca=struct.pack(f">{count + 1}L", *loca),
+        loca=loca.tobytes(),
         hmtx=bytes(hmtx),
-        head=_head(subsets),
-        hhea=_hhea(subsets, count),
-        maxp=_maxp(subsets, count),
+        head=_head(small),
+        hhea=_hhea(small, count),
+        maxp=_maxp(small, count),
     )
     out = io.BytesIO()
     writer = SFNTWriter(out, len(tables), sfntVersion=base.sfnt_version)
