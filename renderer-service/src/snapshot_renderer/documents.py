@@ -100,16 +100,19 @@ class PiecedDocuments:
         stamp = self._stamp_ahead(job)
         plan = await asyncio.to_thread(self._plan, job)  # 100,000 messages take a while
         payload, options = plan.payload, plan.options
+        phases = _Phases()
         await start()
         total = len(plan.pieces)
         progress = _Progress(total, self._max_pages, on_progress)
         await progress.report()
         found = [await self._cached(section, options, progress) for section in _sections(plan)]
         await progress.report()  # once for every piece found: each event costs a round trip
+        phases.mark("cached")
         missing = [(n, rest) for n, (_, rest) in enumerate(found) if rest is not None]
         missing.sort(key=lambda item: -_weight(item[1]))  # longest first: even work at the end
         sent = await self._fanout.run(job, [rest for _, rest in missing], progress.piece)
         keys = {n: section_keys for (n, _), section_keys in zip(missing, sent, strict=True)}
+        phases.mark("fanout")
         pieces: list[RenderedPiece] = []
         for n, (prefix, _) in enumerate(found):
             pieces += prefix
@@ -119,6 +122,7 @@ class PiecedDocuments:
 
         ahead = await _finished(stamp)
         self.stamps_ahead += ahead is not None
+        phases.mark("read")
 
         async def assemble() -> CachedPdf:
             result = await self._pool.assemble(
@@ -128,6 +132,7 @@ class PiecedDocuments:
             return CachedPdf(result.pdf, result.pages, hashlib.sha256(result.pdf).hexdigest())
 
         entry = await self._coordinator.in_turn(user_of(job), _nothing, assemble)
+        phases.mark("assembly")
         self._remember_pages(plan.payload.room.id, entry.pages)
         seconds = time.perf_counter() - began
         metrics.PDF_BYTES.observe(len(entry.pdf))
@@ -140,6 +145,8 @@ class PiecedDocuments:
                 "stamp_ahead": ahead is not None,
                 "pages": entry.pages,
                 "render_ms": round(seconds * 1000, 1),
+                "plan_ms": round((phases.began - began) * 1000, 1),
+                **phases.ms,
             },
         )
         return entry, seconds
@@ -207,9 +214,7 @@ class PiecedDocuments:
         end_y: float | None = None
         for index, piece in enumerate(section.pieces):
             seam = Seam.after(piece, end_y)
-            key = await asyncio.to_thread(
-                piece_key, piece, section.payload, options, seam, self._fingerprint
-            )
+            key = piece_key(piece, section.payload, options, seam, self._fingerprint)  # ~0.1 ms
             entry, cache = await self._coordinator.lookup(key, False)
             if entry is None:
                 return found, Section(section.payload, section.pieces[index:], end_y)
@@ -253,6 +258,19 @@ def _log_failure(task: asyncio.Task[Stamp]) -> None:
 def _weight(section: Section) -> int:
     """What a section costs to render, roughly: its messages' weight."""
     return sum(message_weight(m.body) for piece in section.pieces for m in piece.messages)
+
+
+class _Phases:
+    """How long each phase of a document took (ms), for its log line."""
+
+    def __init__(self) -> None:
+        self.began = self._last = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.ms[f"{phase}_ms"] = round((now - self._last) * 1000, 1)
+        self._last = now
 
 
 class _Progress:
