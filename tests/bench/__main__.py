@@ -11,7 +11,8 @@ another user floods, beside its latency on the idle stack); ``BENCH_ONLY=sealed`
 sealed-chunk rows of issue 12 (``bench/sealed.py``: POST by room size up to 100,000 messages,
 API CPU per POST, appends with sealing, the relay's job body), which stop the renderers and
 so run on their own; ``BENCH_ONLY=chunks`` only the rows of issue 11, big rooms in chunks
-(``bench.chunks``); ``BENCH_ONLY=template`` only the template's cost per message beside bare
+(``bench.chunks``), ``BENCH_ONLY=resnapshot`` only its row 11.1 (``bench.resnapshot``, a
+minute or two); ``BENCH_ONLY=template`` only the template's cost per message beside bare
 WeasyPrint's (``bench.template_cost``, in a bench render worker, without starting the services).
 """
 
@@ -35,6 +36,7 @@ from bench import (
     freeze,
     live_progress,
     pipeline,
+    resnapshot,
     sealed,
     template_cost,
     webhooks,
@@ -157,14 +159,18 @@ def run_only(
         say(f"template: {size} messages, template and bare WeasyPrint, {repeats} times each")
         payload = template_cost.sample_payload(size)
         return template_cost.rows(bare.call(template_cost.compare, payload, {}, repeats).result())
-    if only not in ("flood", "sealed", "chunks"):
+    if only not in ("flood", "sealed", "chunks", "resnapshot"):
         raise SystemExit(
-            f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed, chunks, template"
+            f"BENCH_ONLY={only!r}: the rows that run alone are: flood, sealed, chunks,"
+            " resnapshot, template"
         )
     say(f"starting the API ({plan.api_workers} workers) and a renderer (R={plan.renderers})")
-    if only == "chunks":
+    if only in ("chunks", "resnapshot"):
         stack.start_api()
         stack.start_renderer()
+        if only == "resnapshot":
+            say(f"11.1: re-snapshots of a {plan.chunk_room:,}-message room through the API")
+            return resnapshot.run(stack, plan)
         return chunks.run(stack, plan, say)
     stack.start_all()
     if only == "sealed":
