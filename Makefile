@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 # `make run` is a development stack: a built-in JWT secret, local services, ./var/store.
 DEV_ENV := SNAPSHOT_API_ENV=development
 
-.PHONY: help install system-deps run test test-unit test-integration test-e2e lint format \
+.PHONY: help install system-deps run test test-big-rooms test-unit test-integration test-e2e lint format \
         migrate broker-users token demo bench soak up down clean
 
 help: ## list the targets
@@ -41,6 +41,9 @@ token: install ## print a development token: make token USER=alice [ADMIN=1]
 
 test: install ## the whole suite against the real PostgreSQL and RabbitMQ
 	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+test-big-rooms: install ## issue 11's two-replica test at its full size, 10,000 messages (minutes; not in make test)
+	SNAPSHOT_TEST_REPLICA_ROOM=10000 $(BIN)/python -m pytest tests/integration/test_renderer_pieces.py -p no:cacheprovider -k two_replicas
 
 test-unit: install ## unit tests only (no services)
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider

@@ -133,3 +133,23 @@ async def test_bad_bodies_are_clear_problems_and_write_nothing(api):
     r = await api.client.get("/api/v1/rooms/not-a-uuid", headers=h)
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
     assert "x-request-id" in r.headers
+
+
+async def test_an_unknown_query_parameter_is_a_clear_422(api):
+    """A misspelt filter is refused, not ignored: ``?limt=2`` would otherwise list a full page
+    (and the schema fuzzer found ``/webhooks/deliveries`` taking any query)."""
+    room = await api.room("olivia", "Typos")
+    await api.post_messages(room, ["a", "b", "c"], user="olivia")
+    for path, query in (
+        (f"/api/v1/rooms/{room}/messages", {"limt": "2"}),
+        ("/api/v1/webhooks/deliveries", {"snapshotid": "x"}),
+    ):
+        r = await api.client.get(path, params=query, headers=api.auth("olivia"))
+        assert r.status_code == 422, (path, r.text)
+        problem = r.json()
+        assert problem["code"] == "validation_error", problem
+        assert next(iter(query)) in problem["detail"], problem
+    good = await api.client.get(
+        f"/api/v1/rooms/{room}/messages", params={"limit": 2}, headers=api.auth("olivia")
+    )
+    assert good.status_code == 200 and len(good.json()["items"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -183,6 +184,12 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
     assert numbers(pdf_text(ours)[0]) == list(range(920))
 
 
+# Issue 11's size, 10,000 messages, takes ~3 minutes here (201 s at load 4-7): too much of
+# the CI budget on a slow day, so `make test` runs 1,600 (2 sections and more) and
+# `make test-big-rooms` runs 10,000 (SNAPSHOT_TEST_REPLICA_ROOM).
+REPLICA_ROOM = int(os.environ.get("SNAPSHOT_TEST_REPLICA_ROOM", "1600"))
+
+
 @pytest.mark.timeout(600)  # 201 s in one run on the 2-core VM at load 4-7; the default is 300
 async def test_two_replicas_share_the_pieces_of_one_room(
     tmp_path: Path,
@@ -191,11 +198,11 @@ async def test_two_replicas_share_the_pieces_of_one_room(
     events: EventCollector,
     topology: Topology,
 ) -> None:
-    """Two replicas with one worker each on one store: the sections of a 10,000-message room
-    (200 chunks in 14 sections, and the cover: issue 11's size) go to both, and no piece is
-    rendered twice."""
+    """Two replicas with one worker each on one store: the sections of a big room (10,000
+    messages with `make test-big-rooms`: 200 chunks in 14 sections, and the cover) go to both,
+    and no piece is rendered twice."""
     store = tmp_path / "store"
-    job = make_job(make_payload(n_messages=10_000, seed=43))
+    job = make_job(make_payload(n_messages=REPLICA_ROOM, seed=43))
     a = settings(topology, store, "replica-a", concurrency=1)
     b = settings(topology, store, "replica-b", concurrency=1)
     async with RendererService(a) as one, RendererService(b) as two:
@@ -211,7 +218,7 @@ async def test_two_replicas_share_the_pieces_of_one_room(
     assert min(by_replica) >= 1, by_replica  # both replicas rendered pieces
     assert sum(by_replica) == rendered == totals.pop()  # every piece, each once
     text = stored_text(store, done)
-    assert numbers(text) == list(range(10_000))
+    assert numbers(text) == list(range(REPLICA_ROOM))
 
 
 async def test_a_section_whose_reply_channel_is_closed_waits_for_it_and_is_settled(

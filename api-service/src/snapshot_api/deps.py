@@ -7,6 +7,7 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from snapshot_api.auth import User, decode_token
@@ -99,3 +100,43 @@ Cursor = Annotated[
     str | None, Query(max_length=512, description="next_cursor of the previous page")
 ]
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _declared_query(route: object) -> frozenset[str]:
+    """The query parameter names ``route`` declares (its dependencies' included)."""
+    names = _QUERY_NAMES.get(id(route))
+    if names is None:
+        found: set[str] = set()
+        pending = [getattr(route, "dependant", None)]
+        while pending:
+            dependant = pending.pop()
+            if dependant is not None:
+                found.update(param.alias for param in dependant.query_params)
+                pending.extend(dependant.dependencies)
+        names = _QUERY_NAMES[id(route)] = frozenset(found)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """An operation that takes query parameters answers one it does not know with the 422 of
+    any invalid parameter: a misspelt filter (``?snapshotid=``) must not silently list
+    everything. (Operations without query parameters ignore a query, as before.)"""
+    if not request.query_params:
+        return
+    declared = _declared_query(request.scope.get("route"))
+    if not declared:
+        return
+    unknown = [name for name in request.query_params if name not in declared]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", unknown[0]),
+                    "msg": "unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+            ]
+        )

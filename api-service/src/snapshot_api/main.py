@@ -7,13 +7,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from snapshot_shared.logging import setup_logging
 
 from snapshot_api import problems
 from snapshot_api.db.pool import create_pool
 from snapshot_api.db.task_events import TaskEventListener, connector
 from snapshot_api.denial_windows import DenialWindows
+from snapshot_api.deps import reject_unknown_query
 from snapshot_api.exit_signals import ExitSignals
 from snapshot_api.messaging.broker import Broker
 from snapshot_api.messaging.outbox_relay import OutboxRelay
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Turns a room's members and messages into a PDF snapshot, asynchronously.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.rate_limiter = Limiter(settings.rate_policies)
