@@ -150,15 +150,15 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
     events: EventCollector,
     topology: Topology,
 ) -> None:
-    """910 messages, then 920: the grown tail chunk continues a section whose other pieces are
+    """260 messages, then 270: the grown tail chunk continues a section whose other pieces are
     cached. The document job finds those itself and sends only the cover and the tail, chained
     onto where the cached piece before it ends, and renders the stamp meanwhile for the page
     count of the room's last document: the PDF is byte-identical to the one a renderer with an
     empty store makes of the same room."""
-    grown = make_payload(n_messages=920, seed=47)
+    grown = make_payload(n_messages=270, seed=47)
     plan = split(SnapshotPayload.model_validate(grown), RenderOptions())
     assert not plan.sections[-1][-1].opens_section  # the tail chains onto a cached piece
-    first, second = make_job(make_payload(n_messages=910, seed=47)), make_job(grown)
+    first, second = make_job(make_payload(n_messages=260, seed=47)), make_job(grown)
     async with RendererService(settings(topology, tmp_path / "store")) as service:
         await publish_job(exchange, first, topology.status_queue)
         assert (await events.until_terminal(first.task_id, 300))[-1].event.event == "completed"
@@ -181,7 +181,7 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
     assert whole.event == "completed" and whole.artifact and again.artifact, whole
     ours = pdf_path(tmp_path / "store", again.artifact.key).read_bytes()
     assert ours == pdf_path(fresh_store, whole.artifact.key).read_bytes()
-    assert numbers(pdf_text(ours)[0]) == list(range(920))
+    assert numbers(pdf_text(ours)[0]) == list(range(270))
 
 
 # Issue 11's size, 10,000 messages, takes ~3 minutes here (201 s at load 4-7): too much of
