@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.holds import MARKER, Holds, releasing
-from support.metrics import scrape
+from support.metrics import completions_applied
 from support.outages import connection_cut, queue_depth
 from support.pdf import pdf_text
 from support.stack import Stack, running
@@ -54,15 +54,6 @@ def big_room(stack: Stack, name: str) -> str:
     return str(room)
 
 
-def completions_applied(stack: Stack) -> float:
-    return scrape(
-        stack.base + "/metrics",
-        "snapshot_api_status_events_total",
-        event="completed",
-        applied="true",
-    )
-
-
 def stored_pieces(stack: Stack) -> int:
     return sum("piece" in json.loads(p.read_text()) for p in stack.store.glob("??/??/*.json"))
 
@@ -77,7 +68,7 @@ def test_section_replies_lost_to_a_broker_outage_still_complete_the_document_onc
     stack: Stack, holds: Holds
 ) -> None:
     room = big_room(stack, f"Reply outage {MARKER}")
-    applied = completions_applied(stack)
+    applied = completions_applied(stack.base)
     accepted = stack.call("POST", f"/api/v1/rooms/{room}/snapshots", "olivia", json={})
     assert accepted.status_code == 202, accepted.text
     held = holds.next_sync()  # a piece (the cover's section goes out first) in its worker
@@ -91,7 +82,7 @@ def test_section_replies_lost_to_a_broker_outage_still_complete_the_document_onc
         # the job's own delivery went back to the queue with the connection: its second
         # delivery follows the render in progress, and may be the first to report it ("memory")
         assert task["status"] == "completed" and task["cache"] in ("miss", "memory"), task
-        assert completions_applied(stack) == applied + 1  # completed exactly once
+        assert completions_applied(stack.base) == applied + 1  # completed exactly once
         # nothing of render.pieces left behind, ready or delivered and never settled
         pieces_queue = f"{stack.prefix}render.pieces"
         until_sync(lambda: queue_depth(pieces_queue) == (0, 0), 60, "render.pieces to drain")

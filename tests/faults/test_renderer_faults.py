@@ -11,7 +11,7 @@ import signal
 import httpx
 import pytest
 from support.holds import MARKER
-from support.metrics import scrape
+from support.metrics import completions_applied
 from support.pdf import pdf_text
 from support.stack import Stack, running
 from support.waiting import until_sync
@@ -57,16 +57,6 @@ def stored_pdfs(stack: Stack) -> list:
     return sorted(stack.store.glob("??/??/*.pdf"))
 
 
-def completions_applied(stack: Stack) -> float:
-    """Completed events the API applied (changed a task with), over the whole stack's life."""
-    return scrape(
-        stack.base + "/metrics",
-        "snapshot_api_status_events_total",
-        event="completed",
-        applied="true",
-    )
-
-
 def renderer_stopping(proc) -> bool:
     """The renderer has begun its shutdown: it no longer consumes, so /healthz is not 200."""
     try:
@@ -78,7 +68,7 @@ def renderer_stopping(proc) -> bool:
 
 def test_renderer_killed_mid_render_is_redelivered_and_completes_once(stack, holds):
     room = room_with(stack, f"Killed mid-render {MARKER}", 400)
-    before, applied = stored_pdfs(stack), completions_applied(stack)
+    before, applied = stored_pdfs(stack), completions_applied(stack.base)
     accepted = snapshot(stack, room)
     first = holds.next_sync()  # the render is in progress, held in the hook
     stack.stop_renderer(stack.renderers[0], signal.SIGKILL)  # its worker dies with it
@@ -89,7 +79,7 @@ def test_renderer_killed_mid_render_is_redelivered_and_completes_once(stack, hol
     task = stack.wait_task(accepted["task_id"], "olivia", timeout=180)
     assert (task["status"], task["cache"]) == ("completed", "miss"), task
     assert len(stored_pdfs(stack)) == len(before) + 1
-    assert completions_applied(stack) == applied + 1  # completed exactly once
+    assert completions_applied(stack.base) == applied + 1  # completed exactly once
     d = stack.call("GET", f"/api/v1/snapshots/{accepted['snapshot_id']}/download", "olivia")
     text, pages = pdf_text(d.content)
     assert f"Killed mid-render {MARKER} message 399:" in text and pages > 10

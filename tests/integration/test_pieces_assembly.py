@@ -115,6 +115,16 @@ def looks_alike(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and ImageChops.difference(a, b).getextrema()[1] <= 64
 
 
+def differing_pages(reference: bytes, ours: bytes, tmp_path: Path, pages: int) -> list[int]:
+    """The pages (from 1) of ``ours`` that do not look like ``reference``'s; both must have
+    ``pages`` pages."""
+    theirs, mine = raster(reference, tmp_path / "ref"), raster(ours, tmp_path / "ours")
+    assert len(theirs) == len(mine) == pages
+    return [
+        n for n, (a, b) in enumerate(zip(theirs, mine, strict=True), 1) if not looks_alike(a, b)
+    ]
+
+
 def marks(text: str) -> list[int]:
     return [int(m) for m in MARK.findall(text)]
 
@@ -202,17 +212,7 @@ def test_pages_look_like_a_whole_render_with_the_timeline_on_a_fresh_page(
     )
     ours = page_texts(pieces.result.pdf)
     assert [marks(t) for t in page_texts(reference)] == [marks(t) for t in ours]
-    pixels_ref, pixels_ours = (
-        raster(reference, tmp_path / "ref"),
-        raster(pieces.result.pdf, tmp_path / "ours"),
-    )
-    assert len(pixels_ref) == len(pixels_ours) == len(ours)
-    differing = [
-        n
-        for n, (a, b) in enumerate(zip(pixels_ref, pixels_ours, strict=True), 1)
-        if not looks_alike(a, b)
-    ]
-    assert differing == [2]
+    assert differing_pages(reference, pieces.result.pdf, tmp_path, len(ours)) == [2]
 
 
 def test_seam_pages_hold_the_end_of_one_piece_and_the_start_of_the_next(
@@ -598,14 +598,7 @@ def test_a_cjk_room_reads_and_looks_like_the_whole_render(
         .render(font_config=state.font_config, stylesheets=[*state.stylesheets["A4"], fresh])
         .write_pdf()
     )
-    pixels_ref = raster(reference, tmp_path / "ref")
-    pixels_ours = raster(cjk_pieces.result.pdf, tmp_path / "ours")
-    assert len(pixels_ref) == len(pixels_ours) == cjk_pieces.result.pages
-    differing = [
-        n
-        for n, (a, b) in enumerate(zip(pixels_ref, pixels_ours, strict=True), 1)
-        if not looks_alike(a, b)
-    ]
+    differing = differing_pages(reference, cjk_pieces.result.pdf, tmp_path, cjk_pieces.result.pages)
     assert differing == [2]
 
 

@@ -19,3 +19,10 @@ def sample(text: str, name: str, **labels: str) -> float:
 def scrape(url: str, name: str, **labels: str) -> float:
     """``sample`` of the ``/metrics`` page at ``url``."""
     return sample(httpx.get(url, timeout=10).text, name, **labels)
+
+
+def completions_applied(api_base: str) -> float:
+    """Completed events the API at ``api_base`` applied (changed a task with), over its life."""
+    return scrape(
+        api_base + "/metrics", "snapshot_api_status_events_total", event="completed", applied="true"
+    )

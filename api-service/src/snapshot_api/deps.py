@@ -102,12 +102,16 @@ Cursor = Annotated[
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+# Kept on the route itself (routes are unhashable; an id() could be a dead route's: tests run
+# many apps).
+_QUERY_NAMES = "_snapshot_query_names"
 
 
 def _declared_query(route: object) -> frozenset[str]:
     """The query parameter names ``route`` declares (its dependencies' included)."""
-    names = _QUERY_NAMES.get(id(route))
+    if route is None:
+        return frozenset()
+    names: frozenset[str] | None = getattr(route, _QUERY_NAMES, None)
     if names is None:
         found: set[str] = set()
         pending = [getattr(route, "dependant", None)]
@@ -116,7 +120,8 @@ def _declared_query(route: object) -> frozenset[str]:
             if dependant is not None:
                 found.update(param.alias for param in dependant.query_params)
                 pending.extend(dependant.dependencies)
-        names = _QUERY_NAMES[id(route)] = frozenset(found)
+        names = frozenset(found)
+        setattr(route, _QUERY_NAMES, names)
     return names
 
 
