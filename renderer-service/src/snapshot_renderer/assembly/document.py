@@ -16,6 +16,7 @@ the worker never holds the pieces' bytes (35 MB for 100,000 short messages) nor 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,14 @@ import pikepdf
 from pikepdf import Array, Name, String
 from snapshot_shared.pdf_identity import identifier
 
+from snapshot_renderer.assembly.fontpool import PoolFailed
 from snapshot_renderer.assembly.fonts import unify
 from snapshot_renderer.assembly.merge import merge
 from snapshot_renderer.assembly.outline import build_outline
 from snapshot_renderer.assembly.stamp import stamp
 from snapshot_renderer.render.pieces import RenderedPiece
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,27 @@ def assemble_into(
     PDFs read from ``files`` if given (``merge.merge``)."""
     if not pieces:
         raise ValueError("nothing to assemble")
-    merged = merge(pieces, files)
+    try:
+        return _assemble_into(target, pieces, stamp_pdf, content_hash, files, stamp_total, True)
+    except PoolFailed as exc:
+        log.warning("assembling without shared font dictionaries: %s", exc)
+        return _assemble_into(target, pieces, stamp_pdf, content_hash, files, stamp_total, False)
+
+
+def _assemble_into(
+    target: Path | BinaryIO,
+    pieces: Sequence[RenderedPiece],
+    stamp_pdf: bytes,
+    content_hash: str,
+    files: Sequence[Path] | None,
+    stamp_total: int | None,
+    pooled: bool,
+) -> Written:
+    merged = merge(pieces, files, share_fonts=pooled)
     out = merged.pdf
-    stamp_source = stamp(out, stamp_pdf, stamp_total)
+    stamp_source = stamp(out, stamp_pdf, stamp_total, merged.fonts)
+    if merged.fonts is not None:
+        merged.fonts.finish()
     programs = unify(out)
     entries = build_outline(out, pieces, merged.first_pages)
     cover = merged.cover

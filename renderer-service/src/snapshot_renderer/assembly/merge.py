@@ -23,17 +23,20 @@ from pathlib import Path
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 
+from snapshot_renderer.assembly.fontpool import FontPool
 from snapshot_renderer.render.pieces import RenderedPiece
 
 
 @dataclass
 class Merged:
-    """The merged document, where each piece's first page landed, and the cover's document
-    (open: close it once its metadata is copied)."""
+    """The merged document, where each piece's first page landed, the cover's document
+    (open: close it once its metadata is copied), and the pool of the pieces' fonts if they
+    are shared."""
 
     pdf: pikepdf.Pdf
     first_pages: list[int]
     cover: pikepdf.Pdf
+    fonts: FontPool | None = None
 
 
 SEAM_RESOURCE = "PieceSeam{}"  # numbered by piece: one page may take two seams
@@ -92,9 +95,14 @@ def page_count(pieces: Sequence[RenderedPiece]) -> int:
     return total
 
 
-def merge(pieces: Sequence[RenderedPiece], files: Sequence[Path] | None = None) -> Merged:
+def merge(
+    pieces: Sequence[RenderedPiece],
+    files: Sequence[Path] | None = None,
+    share_fonts: bool = False,
+) -> Merged:
     """The pieces as one document, in order; their PDFs read from ``files`` (one a piece) if
-    given, else from ``piece.pdf``."""
+    given, else from ``piece.pdf``; with ``share_fonts``, their fonts go through a
+    ``FontPool`` (``Merged.fonts``: its ``finish`` is the caller's)."""
     if not pieces:
         raise ValueError("nothing to merge")
     if files is not None and len(files) != len(pieces):
@@ -106,45 +114,55 @@ def merge(pieces: Sequence[RenderedPiece], files: Sequence[Path] | None = None) 
         return pikepdf.open(io.BytesIO(pieces[index].pdf))
 
     out = pikepdf.new()
+    fonts = FontPool(out) if share_fonts else None
     contents = SharedContents(out)
     boxes: dict[bytes, pikepdf.Object] = {}
     first_pages: list[int] = []
     count = 0  # pages in ``out`` (counted here: ``len(out.pages)`` is not free)
+    seams: dict[int, list[tuple[pikepdf.Object, str]]] = {}  # page -> forms to overlay on it
     cover = opened(0)
     for index, piece in enumerate(pieces):
         source = cover if index == 0 else opened(index)
         pages = source.pages
-        start = count  # the piece's first page of its own (its first may go onto a seam)
+        if fonts is not None:
+            fonts.take(pages)
         if piece.chained and count:
             first_pages.append(count - 1)
             form = out.copy_foreign(pages[0].as_form_xobject())
             form.write(form.read_bytes())  # its own data, whatever the source's copy mode
-            overlay(out.pages[count - 1], form, SEAM_RESOURCE.format(len(first_pages)), contents)
+            name = SEAM_RESOURCE.format(len(first_pages))
+            seams.setdefault(count - 1, []).append((form, name))
             out.pages.extend(pages[1:])
             count += len(pages) - 1
         else:
             first_pages.append(count)
             out.pages.extend(pages)
             count += len(pages)
-        _share_boxes(out, range(start, count), boxes)
         del source, pages  # a piece's document goes once its pages are copied (not the cover's)
-    return Merged(out, first_pages, cover)
+    # One walk of the pages at the end: indexing ``out.pages`` walks them all, each time.
+    for number, page in enumerate(out.pages):
+        if fonts is not None:
+            fonts.resolve(page.obj.get(Name.Resources))
+        for form, name in seams.get(number, ()):
+            if fonts is not None:
+                fonts.resolve(form.get(Name.Resources))
+            overlay(page, form, name, contents)
+        _share_boxes(out, page, boxes)
+    return Merged(out, first_pages, cover, fonts)
 
 
 _BOXES = (Name.MediaBox, Name.CropBox, Name.BleedBox, Name.TrimBox, Name.ArtBox)
 
 
-def _share_boxes(pdf: pikepdf.Pdf, numbers: range, shared: dict[bytes, pikepdf.Object]) -> None:
-    """Point the page boxes of pages ``numbers`` at one indirect array per distinct value:
-    every page of every piece has the same three (media, bleed and trim box), 15 objects a page
-    (~14 MB for 100,000 messages) where three are enough."""
-    pages = pdf.pages
-    for number in numbers:
-        page = pages[number].obj
-        for key in _BOXES:
-            box = page.get(key)
-            if isinstance(box, Array) and not box.is_indirect:
-                value = box.unparse()
-                if value not in shared:
-                    shared[value] = pdf.make_indirect(box)
-                page[key] = shared[value]
+def _share_boxes(pdf: pikepdf.Pdf, page: pikepdf.Page, shared: dict[bytes, pikepdf.Object]) -> None:
+    """Point the boxes of ``page`` at one indirect array per distinct value: every page of
+    every piece has the same three (media, bleed and trim box), 15 objects a page (~14 MB for
+    100,000 messages) where three are enough."""
+    obj = page.obj
+    for key in _BOXES:
+        box = obj.get(key)
+        if isinstance(box, Array) and not box.is_indirect:
+            value = box.unparse()
+            if value not in shared:
+                shared[value] = pdf.make_indirect(box)
+            obj[key] = shared[value]

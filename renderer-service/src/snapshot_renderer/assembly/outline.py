@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pikepdf
-from pikepdf import OutlineItem, PageLocation
+from pikepdf import Array, Name, OutlineItem
 
 from snapshot_renderer.render.pieces import RenderedPiece
 
@@ -21,14 +21,15 @@ def build_outline(
 ) -> int:
     """Write the outline of ``pdf``; returns the number of entries."""
     count = 0
+    pages = list(pdf.pages)  # one walk: indexing ``pdf.pages`` walks them all, each time
     with pdf.open_outline() as outline:
         stack: list[tuple[int, list[OutlineItem]]] = [(0, outline.root)]
         for piece, first in zip(pieces, first_pages, strict=True):
             for mark in piece.bookmarks:
-                page = first + mark.page
-                height = float(pdf.pages[page].mediabox[3])
-                top = height - mark.y * PT_PER_PX
-                item = OutlineItem(mark.label, page, PageLocation.XYZ, left=0, top=top)
+                page = pages[first + mark.page]
+                top = float(page.mediabox[3]) - mark.y * PT_PER_PX
+                # what pikepdf.make_page_destination makes of (page, XYZ, left=0, top=top)
+                item = OutlineItem(mark.label, Array([page.obj, Name.XYZ, 0, top, 0]))
                 while stack[-1][0] >= mark.level:
                     stack.pop()
                 stack[-1][1].append(item)

@@ -23,6 +23,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Operator, String
 
+from snapshot_renderer.assembly.fontpool import FontPool
 from snapshot_renderer.assembly.merge import SharedContents, overlay
 from snapshot_renderer.errors import RenderFailed
 from snapshot_renderer.render.pieces import stamp_samples
@@ -135,10 +136,16 @@ def _content(sample: _Sample, number: int, total: int, digits: list[bytes]) -> b
     return b"%s\n[%s] TJ\n%s" % (sample.head, b" ".join(items), sample.tail)
 
 
-def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes, rendered_for: int | None = None) -> pikepdf.Pdf:
+def stamp(
+    pdf: pikepdf.Pdf,
+    stamp_pdf: bytes,
+    rendered_for: int | None = None,
+    fonts: FontPool | None = None,
+) -> pikepdf.Pdf:
     """Overlay each page's header and footer onto the pages of ``pdf``; returns the opened stamp
     document (keep it open until ``pdf`` is saved). ``stamp_pdf`` was rendered for a document
-    of ``rendered_for`` pages (by default as many as ``pdf`` has), with as many digits."""
+    of ``rendered_for`` pages (by default as many as ``pdf`` has), with as many digits. Its
+    fonts are shared through ``fonts`` if given."""
     source = pikepdf.open(io.BytesIO(stamp_pdf))
     total = len(pdf.pages)
     rendered_for = total if rendered_for is None else rendered_for
@@ -150,9 +157,14 @@ def stamp(pdf: pikepdf.Pdf, stamp_pdf: bytes, rendered_for: int | None = None) -
             f"the stamp document has {len(source.pages)} pages, not {len(numbers) + 1}"
         )
     digits = _digits(source.pages[-1])
+    if fonts is not None:
+        fonts.take(source.pages)
     samples = [
         _sample(pdf, source.pages[i], n, rendered_for, digits) for i, n in enumerate(numbers)
     ]
+    if fonts is not None:
+        for sample in samples:
+            fonts.resolve(sample.resources)
     by_length = {len(str(s.number)): s for s in samples[1:]}
     contents = SharedContents(pdf)
     for number, page in enumerate(pdf.pages, start=1):
