@@ -151,10 +151,11 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
     topology: Topology,
 ) -> None:
     """260 messages, then 270: the grown tail chunk continues a section whose other pieces are
-    cached. The document job finds those itself and sends only the cover and the tail, chained
-    onto where the cached piece before it ends, and renders the stamp meanwhile for the page
-    count of the room's last document: the PDF is byte-identical to the one a renderer with an
-    empty store makes of the same room."""
+    cached, and its first ten messages are a step of their own, cached too. The document job
+    finds those itself and sends only the cover and the new step, chained onto where the
+    cached piece before it ends, and renders the stamp meanwhile for the page count of the
+    room's last document: the PDF is byte-identical to the one a renderer with an empty store
+    makes of the same room."""
     grown = make_payload(n_messages=270, seed=47)
     plan = split(SnapshotPayload.model_validate(grown), RenderOptions())
     assert not plan.sections[-1][-1].opens_section  # the tail chains onto a cached piece
@@ -182,6 +183,19 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
     ours = pdf_path(tmp_path / "store", again.artifact.key).read_bytes()
     assert ours == pdf_path(fresh_store, whole.artifact.key).read_bytes()
     assert numbers(pdf_text(ours)[0]) == list(range(270))
+    # The open chunk (250-269) is cut in steps of ten: the re-snapshot rendered the ten new
+    # messages chained onto the step the first snapshot stored, not the chunk again.
+    tail = [p for p in stored_pieces(tmp_path / "store") if p and p[0] >= 250]
+    assert sorted(tail) == [list(range(250, 260)), list(range(260, 270))]
+
+
+def stored_pieces(store: Path) -> list[list[int]]:
+    """The message numbers in each piece the store holds (entries with piece facts)."""
+    found = []
+    for meta in store.rglob("*.json"):
+        if "piece" in json.loads(meta.read_bytes()):
+            found.append(numbers(pdf_text(meta.with_suffix(".pdf").read_bytes())[0]))
+    return found
 
 
 # Issue 11's size, 10,000 messages, takes ~3 minutes here (201 s at load 4-7): too much of
@@ -359,7 +373,8 @@ async def test_a_scoped_snapshot_shares_the_sections_after_its_first_edge(
 ) -> None:
     """1,400 messages in 28 chunks and three sections (chunks 0-11, a new month 12-19, 20-27).
     A snapshot from message 120 to 1,379 renders its cover, its first section (whose first
-    chunk the scope cuts, so every seam after it differs) and the cut last chunk (12 pieces),
+    chunk the scope cuts, so every seam after it differs) and the cut last chunk (30 of its
+    messages: a snapshot's last chunk not yet full goes in steps of ten, 3 pieces; 14 in all),
     and takes the 15 chunks of the sections between from the unscoped snapshot."""
     store = tmp_path / "store"
     room = with_chunks(make_payload(n_messages=1400, seed=47))
@@ -372,6 +387,6 @@ async def test_a_scoped_snapshot_shares_the_sections_after_its_first_edge(
         await publish_job(exchange, second, topology.status_queue)
         done = (await events.until_terminal(second.task_id, 300))[-1].event
     assert done.event == "completed" and done.artifact is not None, done
-    assert (pieces("miss") - misses, pieces("memory") - hits) == (12, 15)
+    assert (pieces("miss") - misses, pieces("memory") - hits) == (14, 15)
     text = stored_text(store, done)
     assert numbers(text) == list(range(120, 1380))

@@ -171,3 +171,40 @@ def test_a_payload_without_messages_is_the_cover_alone() -> None:
     assert plan.pieces == [Piece(kind="cover", section=-1, chunk=None)]
     with pytest.raises(ValueError):
         split(payload([message(1)]), RenderOptions(), POLICY, first_ordinal=1)
+
+
+def test_the_rooms_last_chunk_is_cut_in_steps_that_appending_leaves_alone() -> None:
+    """The open chunk grows with every append; until it is full it is cut into steps of
+    ``TAIL_STEP`` messages from its start, so appending re-renders only the steps it changed;
+    full (it grows no more) or followed by the next chunk, it is one piece like the others."""
+    policy = ChunkPolicy()  # 50 messages a chunk, 1,000 a section
+    every = [message(i, minutes=3) for i in range(1_051)]
+
+    def plan_of(count: int) -> PiecePlan:
+        return split(payload(every[:count]), RenderOptions(), policy)
+
+    def tail(plan: PiecePlan) -> list[tuple[int | None, int]]:
+        return [(p.chunk, len(p.messages)) for p in plan.sections[-1]]
+
+    assert tail(plan_of(1_010)) == [(20, 10)]
+    assert tail(plan_of(1_035)) == [(20, 10), (20, 10), (20, 10), (20, 5)]
+    before, after = keys(plan_of(1_035)), keys(plan_of(1_045))
+    assert set(after) - set(before) == {(20, 1_030, 10), (20, 1_040, 5)}
+    assert all(after[k] == key for k, key in before.items() if k in after)
+    assert tail(plan_of(1_049)) == [(20, 10)] * 4 + [(20, 9)]
+    assert tail(plan_of(1_050)) == [(20, 50)]
+    assert tail(plan_of(1_000))[-1] == (19, 50)
+    assert [len(s) for s in plan_of(1_051).sections] == [20, 2]
+    assert tail(plan_of(1_051)) == [(20, 50), (21, 1)]
+    # a section's first step opens it (heading, fresh page); the others chain on
+    steps = plan_of(1_030).sections[-1]
+    assert [p.opens_section for p in steps] == [True, False, False]
+    assert steps[0].heading and steps[1].heading is None
+
+
+def test_a_scoped_snapshot_ending_before_the_last_chunk_is_not_stepped() -> None:
+    policy = ChunkPolicy()
+    every = [message(i, minutes=3) for i in range(1_030)]
+    chunks = cut(payload(every).messages, policy)
+    scoped = split(payload(every[:1_020]), RenderOptions(), policy, room_chunks=chunks)
+    assert [(p.chunk, len(p.messages), p.edge) for p in scoped.sections[-1]] == [(20, 20, True)]
