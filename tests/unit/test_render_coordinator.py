@@ -120,6 +120,27 @@ async def test_a_memory_hit_does_not_render_and_rewrites_a_pdf_gone_from_disk(
     assert pdf_path(disk.root, KEY).read_bytes() == PDF
 
 
+async def test_memory_hits_checked_on_disk_together_write_back_only_what_vanished(
+    disk: DiskStore,
+) -> None:
+    """A document walking its cached pieces takes them from memory and checks the store for
+    all of them at once (``keep_stored``): a piece whose files vanished is written back."""
+    coord = coordinator(FakePool(), disk)
+    kept, gone = "1" * 64, "2" * 64
+    entries = []
+    for key in (kept, gone):
+        entry, _, _ = await coord.render_once(key, make_job())
+        entries.append((key, entry))
+    pdf_path(disk.root, gone).unlink()
+    kept_mtime = pdf_path(disk.root, kept).stat().st_mtime_ns
+
+    assert coord.in_memory(gone) == entries[1][1]
+    assert coord.in_memory("3" * 64) is None
+    await coord.keep_stored(entries)
+    assert pdf_path(disk.root, gone).read_bytes() == PDF
+    assert pdf_path(disk.root, kept).stat().st_mtime_ns == kept_mtime  # not written again
+
+
 async def test_a_memory_hit_with_verify_store_rewrites_a_damaged_pdf(disk: DiskStore) -> None:
     coord = coordinator(FakePool(), disk)
     entry, _, _ = await coord.render_once(KEY, make_job())

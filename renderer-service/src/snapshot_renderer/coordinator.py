@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from snapshot_shared.messages import RenderJob
@@ -112,6 +112,17 @@ class RenderCoordinator:
             self._memory.put(key, entry)
             return entry, "disk"
         return None, "miss"
+
+    def in_memory(self, key: str) -> CachedPdf | None:
+        """``key``'s entry if memory holds it; whether the store does too is ``keep_stored``'s
+        to check, for many keys at once (``lookup`` checks each hit on its own)."""
+        return self._memory.get(key)
+
+    async def keep_stored(self, entries: Sequence[tuple[str, CachedPdf]]) -> None:
+        """Write back those of the memory hits ``entries`` whose files vanished from disk."""
+        if entries:
+            for key in await self._disk.missing([key for key, _ in entries]):
+                await self._disk.write(key, dict(entries)[key])
 
     async def render_once(
         self,

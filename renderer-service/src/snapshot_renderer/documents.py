@@ -211,19 +211,28 @@ class PiecedDocuments:
         """The first pieces of ``section`` that the caches hold, and the section of the others
         (chained onto the last one found), or ``None`` when every piece was found."""
         found: list[RenderedPiece] = []
+        in_memory: list[tuple[str, CachedPdf]] = []  # checked on disk at once, after the walk
         end_y: float | None = None
+        rest: Section | None = None
         for index, piece in enumerate(section.pieces):
             seam = Seam.after(piece, end_y)
             key = piece_key(piece, section.payload, options, seam, self._fingerprint)  # ~0.1 ms
-            entry, cache = await self._coordinator.lookup(key, False)
+            entry, cache = self._coordinator.in_memory(key), "memory"
             if entry is None:
-                return found, Section(section.payload, section.pieces[index:], end_y)
+                entry, cache = await self._coordinator.lookup(key, False)
+            else:
+                in_memory.append((key, entry))
+            if entry is None:
+                rest = Section(section.payload, section.pieces[index:], end_y)
+                break
             rendered = _piece(key, entry)
             metrics.PIECES.labels(cache).inc()
             progress.found(rendered.pages)
             found.append(rendered)
             end_y = rendered.end_y
-        return found, None
+        # one trip to a thread for the lot: one a piece took ~1 ms each with the workers busy
+        await self._coordinator.keep_stored(in_memory)
+        return found, rest
 
     async def _read(self, key: str) -> RenderedPiece:
         entry, _ = await self._coordinator.lookup(key, False)

@@ -36,6 +36,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -304,6 +305,13 @@ class DiskStore:
                 await asyncio.to_thread(self.evict_sync, key)
         except OSError as exc:
             raise StoreError(f"cannot write the PDF store: {exc}") from exc
+
+    async def missing(self, keys: Sequence[str]) -> list[str]:
+        """Those of ``keys`` not in the store (not verified), in one trip to a thread."""
+        try:
+            return await asyncio.to_thread(lambda: [k for k in keys if not self.exists_sync(k)])
+        except OSError as exc:
+            raise StoreError(f"cannot read the PDF store: {exc}") from exc
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` is in the store (not verified)."""
