@@ -152,8 +152,8 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
 ) -> None:
     """260 messages, then 270: the grown tail chunk continues a section whose other pieces are
     cached, and its first ten messages are a step of their own, cached too. The document job
-    finds those itself and sends only the cover and the new step, chained onto where the
-    cached piece before it ends, and renders the stamp meanwhile for the page count of the
+    finds those itself, renders the cover, and sends only the new step, chained onto where the
+    cached piece before it ends; it renders the stamp meanwhile for the page count of the
     room's last document: the PDF is byte-identical to the one a renderer with an empty store
     makes of the same room."""
     grown = make_payload(n_messages=270, seed=47)
@@ -172,7 +172,8 @@ async def test_a_re_snapshot_sends_only_its_missing_pieces_chained_onto_the_cach
         assert isinstance(documents, PiecedDocuments)
         stamps_ahead = documents.stamps_ahead
     assert again.event == "completed", again
-    assert taken == 2 and pieces("miss") - misses == 2  # the cover and the tail, nothing else
+    # the new step goes out as the only section job; the document job renders the cover
+    assert taken == 1 and pieces("miss") - misses == 2  # nothing else is rendered
     assert stamps_ahead == 1  # its stamp rendered beside them (the room's page count known)
     fresh_store = tmp_path / "fresh"
     async with RendererService(settings(topology, fresh_store, "fresh")):
@@ -213,8 +214,8 @@ async def test_two_replicas_share_the_pieces_of_one_room(
     topology: Topology,
 ) -> None:
     """Two replicas with one worker each on one store: the sections of a big room (10,000
-    messages with `make test-big-rooms`: 200 chunks in 14 sections, and the cover) go to both,
-    and no piece is rendered twice."""
+    messages with `make test-big-rooms`: 200 chunks in 14 sections) go to both, and no piece is
+    rendered twice."""
     store = tmp_path / "store"
     job = make_job(make_payload(n_messages=REPLICA_ROOM, seed=43))
     a = settings(topology, store, "replica-a", concurrency=1)
@@ -230,7 +231,9 @@ async def test_two_replicas_share_the_pieces_of_one_room(
     totals = {r.event.pieces_total for r in received if r.event.pieces_total is not None}
     rendered = pieces("miss") - misses
     assert min(by_replica) >= 1, by_replica  # both replicas rendered pieces
-    assert sum(by_replica) == rendered == totals.pop()  # every piece, each once
+    # every piece, each once: the chunks by both replicas' section jobs, the cover by the
+    # replica that holds the document job
+    assert sum(by_replica) + 1 == rendered == totals.pop()
     text = stored_text(store, done)
     assert numbers(text) == list(range(REPLICA_ROOM))
 
@@ -246,14 +249,15 @@ async def test_a_section_whose_reply_channel_is_closed_waits_for_it_and_is_settl
     order: a section can be delivered on its reopened channel while the reply (publish)
     channel is still closed. Its reply must wait for that channel, and the delivery be settled;
     before commit 6689b1d the reply raised, the 'failed' reply raised again and the delivery
-    stayed unacked, holding the replica's only prefetch: the room's other section never came.
-    Here the publish channel is closed while the cover renders, and reopened once its reply
-    is due."""
+    stayed unacked, holding the replica's only prefetch, and the document waited for replies
+    that never came. Here the section is delivered while the document job's cover holds the
+    one worker, the publish channel is closed, and it is reopened once the section's first
+    reply is due."""
     store = tmp_path / "store"
     job = make_job(make_payload(n_messages=300, seed=48, name=f"Reply channel {MARKER}"))
 
-    async def sections_waiting() -> bool:  # one in the worker, the other one ready
-        return await asyncio.to_thread(queue_depth, topology.pieces_queue) == (1, 1)
+    async def section_delivered() -> bool:  # taken by the section consumer, not yet settled
+        return await asyncio.to_thread(queue_depth, topology.pieces_queue) == (0, 1)
 
     async def sections_drained() -> bool:
         return await asyncio.to_thread(queue_depth, topology.pieces_queue) == (0, 0)
@@ -266,13 +270,13 @@ async def test_a_section_whose_reply_channel_is_closed_waits_for_it_and_is_settl
             assert sections is not None
             replies = sections._publisher._channel
             await publish_job(exchange, job, topology.status_queue)
-            held = await holds.next()  # the cover's section in the one worker
-            await until(sections_waiting, what="the room's other section to be published")
+            held = await holds.next()  # the cover, in the one worker
+            await until(section_delivered, what="the room's section to be delivered")
             await replies.close()
             async with passing(holds):
                 held.release()
-                # the cover is rendered and counted right before its reply is sent
-                await until(lambda: _true(sections.rendered == 1), what="the cover's reply")
+                # the first chunk is rendered and counted right before its reply is sent
+                await until(lambda: _true(sections.rendered == 1), what="the first reply")
                 await replies.reopen()  # type: ignore[attr-defined]
                 received = await events.until_terminal(job.task_id, 120)
             # nothing of render.pieces left behind, ready or delivered and never settled
