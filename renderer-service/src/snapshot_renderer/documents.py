@@ -35,12 +35,12 @@ from snapshot_shared.messages import RenderJob, RenderOptions, SnapshotPayload
 from snapshot_renderer import metrics
 from snapshot_renderer.cache.memory import CachedPdf
 from snapshot_renderer.coordinator import OnProgress, Produce, RenderCoordinator, Start, user_of
+from snapshot_renderer.document_progress import Phases, Progress
 from snapshot_renderer.errors import BadJob, PiecesIncomplete, TooManyPages
 from snapshot_renderer.fanout import Fanout, Section
 from snapshot_renderer.pieces.keys import Seam, piece_key
 from snapshot_renderer.pieces.plan import PiecePlan, split
 from snapshot_renderer.pieces.stored import NotAPiece, from_entry, to_entry
-from snapshot_renderer.pieces.wire import SectionReply
 from snapshot_renderer.render.piece_jobs import Stamp
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.pool import RenderPool
@@ -103,10 +103,10 @@ class PiecedDocuments:
         plan = await asyncio.to_thread(self._plan, job)  # 100,000 messages take a while
         payload, options = plan.payload, plan.options
         cover = self._cover(job, plan)
-        phases = _Phases()
+        phases = Phases()
         await start()
         total = len(plan.pieces)
-        progress = _Progress(total, self._max_pages, on_progress)
+        progress = Progress(total, self._max_pages, on_progress)
         await progress.report()
         found = [await self._cached(section, options, progress) for section in _sections(plan)]
         await progress.report()  # once for every piece found: each event costs a round trip
@@ -231,7 +231,7 @@ class PiecedDocuments:
             )
 
     async def _cached(
-        self, section: Section, options: RenderOptions, progress: _Progress
+        self, section: Section, options: RenderOptions, progress: Progress
     ) -> tuple[list[RenderedPiece], Section | None]:
         """The first pieces of ``section`` that the caches hold, and the section of the others
         (chained onto the last one found), or ``None`` when every piece was found."""
@@ -298,49 +298,6 @@ def _log_failure(task: asyncio.Task[Stamp]) -> None:
 def _weight(section: Section) -> int:
     """What a section costs to render, roughly: its messages' weight."""
     return sum(message_weight(m.body) for piece in section.pieces for m in piece.messages)
-
-
-class _Phases:
-    """How long each phase of a document took (ms), for its log line."""
-
-    def __init__(self) -> None:
-        self.began = self._last = time.perf_counter()
-        self.ms: dict[str, float] = {}
-
-    def mark(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.ms[f"{phase}_ms"] = round((now - self._last) * 1000, 1)
-        self._last = now
-
-
-class _Progress:
-    """Pieces done of the total, reported as the task's progress (20-85 %), and the running
-    page count against the limit."""
-
-    def __init__(self, total: int, max_pages: int, report: OnProgress | None) -> None:
-        self.total = total
-        self.done = 0
-        self.pages = 0
-        self._max_pages = max_pages
-        self._report = report
-
-    async def piece(self, reply: SectionReply) -> None:
-        """A section job's piece is done: counted and reported."""
-        self.found(reply.pages or 0)
-        await self.report()
-
-    def found(self, pages: int) -> None:
-        """A piece of ``pages`` pages is done (reported with the next ``report``)."""
-        self.done += 1
-        self.pages += pages
-        if self.pages > self._max_pages:
-            raise TooManyPages(
-                f"the snapshot has more than {self.pages - 1} pages; the limit is {self._max_pages}"
-            )
-
-    async def report(self, phase: str = "rendering") -> None:
-        if self._report is not None:
-            await self._report(self.done, self.total, phase)
 
 
 def _sections(plan: PiecePlan) -> list[Section]:
