@@ -31,15 +31,14 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 
 from snapshot_renderer.assembly import originals
+from snapshot_renderer.assembly.font_maps import glyph_text, glyph_widths
 
 MARKER = "SnapshotPooledFont"  # a marker's name: MARKER + the pooled font's index
 _FILES = (Name.FontFile2, Name.FontFile3)
 # the descriptor's entries that depend on which glyphs a piece drew, or name its subset
 _PER_SUBSET = frozenset(("/FontName", "/FontFile2", "/FontFile3", "/FontBBox", "/Flags"))
 _FIXED_PITCH = 1
-_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]+)>")
 _COUNT = re.compile(rb"\d+\s+beginbfchar")
-_W_TOKEN = re.compile(rb"\[|\]|[-+]?[0-9.]+")
 _BLOCK = 100  # bfchar entries per block (the PDF reference's limit)
 
 
@@ -128,7 +127,7 @@ class FontPool:
             pooled = self._keys[key] = self._first(font, descriptor, file_key, text)
         if pooled is None:
             return None
-        widths = _widths(descendant.get(Name.W))
+        widths = glyph_widths(descendant.get(Name.W))
         if (
             widths is None
             or any(pooled.widths.get(g, w) != w for g, w in widths.items())
@@ -203,7 +202,7 @@ def _facts(
     if descendant.get(Name.CIDToGIDMap, Name.Identity) != Name.Identity:
         return None
     file_keys = [key for key in _FILES if key in descriptor]
-    text = _text(font.get(Name.ToUnicode))
+    text = glyph_text(font.get(Name.ToUnicode))
     if len(file_keys) != 1 or not text:
         return None
     rest = tuple((str(k), str(v)) for k, v in sorted(descriptor.items()) if k not in _PER_SUBSET)
@@ -211,47 +210,6 @@ def _facts(
     base = str(font.get(Name.BaseFont, ""))[1:].split("+", 1)[-1]
     key = (base, str(descendant.get(Name.Subtype)), str(file_keys[0]), flags, rest)
     return key, descendant, descriptor, file_keys[0], text
-
-
-def _text(to_unicode: pikepdf.Object | None) -> dict[int, bytes] | None:
-    """Glyph id -> UTF-16BE hex of a ToUnicode map of ``bfchar`` entries only (WeasyPrint's)."""
-    if not isinstance(to_unicode, pikepdf.Stream):
-        return None
-    data = to_unicode.read_bytes()
-    start = data.find(b"beginbfchar")
-    if start < 0 or b"beginbfrange" in data:
-        return None
-    text: dict[int, bytes] = {}
-    for gid, utf16 in _BFCHAR.findall(data, start):
-        text.setdefault(int(gid, 16), utf16.lower())
-    return text
-
-
-def _widths(array: pikepdf.Object | None) -> dict[int, bytes] | None:
-    """Glyph id -> width of a /W array (``c [w ...]`` or ``c1 c2 w``), widths as written."""
-    if not isinstance(array, Array):
-        return None
-    tokens = _W_TOKEN.findall(array.unparse())
-    if not tokens or tokens[0] != b"[" or tokens[-1] != b"]":
-        return None
-    widths: dict[int, bytes] = {}
-    i, end = 1, len(tokens) - 1
-    try:
-        while i < end:
-            first = int(tokens[i])
-            if tokens[i + 1] == b"[":
-                i += 2
-                while tokens[i] != b"]":
-                    widths[first] = tokens[i]
-                    first, i = first + 1, i + 1
-                i += 1
-            else:
-                for gid in range(first, int(tokens[i + 1]) + 1):
-                    widths[gid] = tokens[i + 2]
-                i += 3
-    except (ValueError, IndexError):
-        return None
-    return widths
 
 
 def _finish(pdf: pikepdf.Pdf, pooled: _Font) -> None:

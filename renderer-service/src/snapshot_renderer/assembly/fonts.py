@@ -14,15 +14,13 @@ of 40 pieces embedded 58 programs (199 KB) where a whole render embeds 3 (9 KB);
 from __future__ import annotations
 
 import hashlib
-import re
-import sys
-from array import array
 from collections.abc import Iterator
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 
 from snapshot_renderer.assembly import originals
+from snapshot_renderer.assembly.font_maps import glyph_text
 from snapshot_renderer.assembly.truetype import merge_subsets
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
@@ -68,23 +66,6 @@ def _base_name(descriptor: Dictionary) -> str:
     return _retagged(str(descriptor.FontName)[1:], "")[1:]
 
 
-_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<")
-
-
-def _glyph_ids(to_unicode: pikepdf.Object | None) -> array[int] | None:
-    """The glyph ids a ToUnicode map maps (WeasyPrint's: ``bfchar`` entries only)."""
-    if not isinstance(to_unicode, pikepdf.Stream):
-        return None
-    data = to_unicode.read_bytes()
-    start = data.find(b"beginbfchar")
-    if start < 0 or b"beginbfrange" in data:
-        return None
-    gids = array("H", bytes.fromhex(b"".join(_BFCHAR.findall(data, start)).decode()))
-    if sys.byteorder == "little":
-        gids.byteswap()
-    return gids
-
-
 def _drawn(fonts: list[Dictionary]) -> dict[tuple[int, int], set[int] | None]:
     """The glyph ids each font descriptor's program draws, from its fonts' ToUnicode maps
     (WeasyPrint maps every glyph it draws, one ``bfchar`` each); ``None`` where unknown."""
@@ -93,15 +74,15 @@ def _drawn(fonts: list[Dictionary]) -> dict[tuple[int, int], set[int] | None]:
         descendants = font.get(Name.DescendantFonts)
         if not isinstance(descendants, Array):
             continue
-        gids = _glyph_ids(font.get(Name.ToUnicode))
+        text = glyph_text(font.get(Name.ToUnicode))
         for descendant in descendants:
             descriptor = descendant.get(Name.FontDescriptor)
             if isinstance(descendant, Dictionary) and isinstance(descriptor, Dictionary):
                 known = drawn.setdefault(descriptor.objgen, set())
-                if known is None or gids is None:
+                if known is None or text is None:
                     drawn[descriptor.objgen] = None
                 else:
-                    known.update(gids)
+                    known.update(text)
     return drawn
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Operator, String
 
+from snapshot_renderer.assembly.font_maps import glyph_widths
 from snapshot_renderer.assembly.fontpool import FontPool
 from snapshot_renderer.assembly.merge import SharedContents, overlay
 from snapshot_renderer.errors import RenderFailed
@@ -55,21 +56,11 @@ def _glyphs(array: Any) -> list[bytes]:
 
 
 def _widths(font: Any) -> dict[int, float]:
-    """Glyph widths of a Type0 font's descendant (its /W array: ``c [w ...]`` or ``c1 c2 w``)."""
-    descendant = font.DescendantFonts[0]
-    items, widths = list(descendant.get(Name.W, Array())), {}
-    i = 0
-    while i < len(items):
-        first = int(items[i])
-        if isinstance(items[i + 1], Array):
-            for n, width in enumerate(items[i + 1]):
-                widths[first + n] = float(width)
-            i += 2
-        else:
-            for gid in range(first, int(items[i + 1]) + 1):
-                widths[gid] = float(items[i + 2])
-            i += 3
-    return widths
+    """Glyph widths of a Type0 font's descendant (its /W array)."""
+    widths = glyph_widths(font.DescendantFonts[0].get(Name.W, Array()))
+    if widths is None:
+        raise RenderFailed("the footer font's widths cannot be read: cannot stamp")
+    return {gid: float(width) for gid, width in widths.items()}
 
 
 def _digits(page: pikepdf.Page) -> list[bytes]:
