@@ -193,23 +193,28 @@ def test_every_message_is_there_once_and_in_order(
     assert marks(" ".join(page_texts(whole[0]))) == found
 
 
+def whole_with_a_fresh_timeline(raw: dict[str, Any]) -> bytes:
+    """The room rendered whole, its timeline moved to a fresh page as the cover piece ends its
+    page: what an assembly of its pieces should look like."""
+    state = worker._get_state()
+    html_text = state.env.get_template("snapshot.html.j2").render(
+        build_context(SnapshotPayload.model_validate(raw), RenderOptions())
+    )
+    fresh = CSS(string="section.timeline { break-before: page; }")
+    return bytes(
+        HTML(string=html_text, base_url=state.base_url, url_fetcher=state.fetcher)
+        .render(font_config=state.font_config, stylesheets=[*state.stylesheets["A4"], fresh])
+        .write_pdf()
+    )
+
+
 def test_pages_look_like_a_whole_render_with_the_timeline_on_a_fresh_page(
     pieces: Assembly, tmp_path: Path
 ) -> None:
     """The seams are invisible: rendered whole, with only its timeline moved to a fresh page
     (as the cover piece ends its page), the room has the same messages on every page and the
     same pixels on every page but the section heading's (page 2: "Messages from …")."""
-    state = worker._get_state()
-    payload = SnapshotPayload.model_validate(pieces.raw)
-    html_text = state.env.get_template("snapshot.html.j2").render(
-        build_context(payload, RenderOptions())
-    )
-    fresh = CSS(string="section.timeline { break-before: page; }")
-    reference = (
-        HTML(string=html_text, base_url=state.base_url, url_fetcher=state.fetcher)
-        .render(font_config=state.font_config, stylesheets=[*state.stylesheets["A4"], fresh])
-        .write_pdf()
-    )
+    reference = whole_with_a_fresh_timeline(pieces.raw)
     ours = page_texts(pieces.result.pdf)
     assert [marks(t) for t in page_texts(reference)] == [marks(t) for t in ours]
     assert differing_pages(reference, pieces.result.pdf, tmp_path, len(ours)) == [2]
@@ -655,17 +660,7 @@ def test_a_cjk_room_reads_and_looks_like_the_whole_render(
     whole_text = ideographs(cjk_whole[0])
     assert len(whole_text) == len(sent)
     assert sum(a != b for a, b in zip(whole_text, sent, strict=True)) <= 2
-    state = worker._get_state()
-    payload = SnapshotPayload.model_validate(cjk_pieces.raw)
-    html_text = state.env.get_template("snapshot.html.j2").render(
-        build_context(payload, RenderOptions())
-    )
-    fresh = CSS(string="section.timeline { break-before: page; }")
-    reference = (
-        HTML(string=html_text, base_url=state.base_url, url_fetcher=state.fetcher)
-        .render(font_config=state.font_config, stylesheets=[*state.stylesheets["A4"], fresh])
-        .write_pdf()
-    )
+    reference = whole_with_a_fresh_timeline(cjk_pieces.raw)
     differing = differing_pages(reference, cjk_pieces.result.pdf, tmp_path, cjk_pieces.result.pages)
     assert differing == [2]
 
