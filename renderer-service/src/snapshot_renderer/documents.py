@@ -40,10 +40,11 @@ from snapshot_renderer.errors import BadJob, PiecesIncomplete, TooManyPages
 from snapshot_renderer.fanout import Fanout, Section
 from snapshot_renderer.pieces.keys import Seam, piece_key
 from snapshot_renderer.pieces.plan import PiecePlan, split
-from snapshot_renderer.pieces.stored import NotAPiece, from_entry, to_entry
+from snapshot_renderer.pieces.stored import NotAPiece, from_entry
 from snapshot_renderer.render.piece_jobs import Stamp
 from snapshot_renderer.render.pieces import RenderedPiece
 from snapshot_renderer.render.pool import RenderPool
+from snapshot_renderer.sections import piece_once
 
 log = logging.getLogger(__name__)
 # A page holds ~5,600 weight of running text (snapshot_shared.limits); a prediction at twice
@@ -166,13 +167,18 @@ class PiecedDocuments:
         frame = plan.payload.model_copy(update={"messages": []})
         seam = Seam()
         key = piece_key(plan.cover, frame, plan.options, seam, self._fingerprint)
-
-        async def render() -> CachedPdf:
-            result = await self._pool.render_piece(frame, plan.options, plan.cover, seam)
-            metrics.PIECE_RENDER_SECONDS.observe(result.seconds)
-            return to_entry(result.piece)
-
-        task = asyncio.create_task(self._coordinator.piece_once(key, user_of(job), render))
+        task = asyncio.create_task(
+            piece_once(
+                self._coordinator,
+                self._pool,
+                key,
+                user_of(job),
+                frame,
+                plan.options,
+                plan.cover,
+                seam,
+            )
+        )
         task.add_done_callback(_retrieved)  # awaited unless the document fails first
         return task
 

@@ -17,6 +17,7 @@ import logging
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import PublishError
+from snapshot_shared.messages import RenderOptions, SnapshotPayload
 
 from snapshot_renderer import metrics
 from snapshot_renderer.cache.memory import CachedPdf
@@ -139,13 +140,10 @@ class SectionHandler:
     async def _piece(
         self, job: SectionJob, piece: Piece, seam: Seam, key: str
     ) -> tuple[CachedPdf, str]:
-        async def render() -> CachedPdf:
-            result = await self._pool.render_piece(job.payload, job.options, piece, seam)
-            metrics.PIECE_RENDER_SECONDS.observe(result.seconds)
-            return to_entry(result.piece)
-
         user = job.requested_by if job.requested_by is not None else f"task:{job.task_id}"
-        return await self._coordinator.piece_once(key, user, render)
+        return await piece_once(
+            self._coordinator, self._pool, key, user, job.payload, job.options, piece, seam
+        )
 
     async def _reply(self, reply_to: str, job: SectionJob, event: str, **fields: object) -> bool:
         """Answer the sender; ``False`` if it is gone (its reply queue stays unroutable past
@@ -174,3 +172,24 @@ class SectionHandler:
                 raise _ReplyLost(f"{type(exc).__name__}: {exc}") from exc
         log.info("the section's sender is gone; its pieces stay in the store")
         return False
+
+
+async def piece_once(
+    coordinator: RenderCoordinator,
+    pool: RenderPool,
+    key: str,
+    user: str,
+    payload: SnapshotPayload,
+    options: RenderOptions,
+    piece: Piece,
+    seam: Seam,
+) -> tuple[CachedPdf, str]:
+    """The piece ``key`` (``piece`` of ``payload`` at ``seam``) from memory or disk, or
+    rendered once in a worker, in a fair turn of ``user``'s; with its cache outcome."""
+
+    async def render() -> CachedPdf:
+        result = await pool.render_piece(payload, options, piece, seam)
+        metrics.PIECE_RENDER_SECONDS.observe(result.seconds)
+        return to_entry(result.piece)
+
+    return await coordinator.piece_once(key, user, render)

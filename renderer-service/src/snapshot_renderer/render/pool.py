@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from snapshot_shared.messages import RenderOptions, SnapshotPayload
@@ -172,7 +173,7 @@ class RenderPool:
                 stamp,
             )
             done: AssembledFile = await self._call(request)
-            pdf = await self._in_thread(_read_file, path)
+            pdf = await self._in_thread(Path(path).read_bytes)
         finally:
             await self._in_thread(shutil.rmtree, directory, True)
         return AssemblyResult(pdf, done.pages, done.seconds, done.pid)
@@ -275,14 +276,7 @@ class RenderPool:
 
 
 def _write_pieces(directory: str, pieces: Sequence[RenderedPiece]) -> list[str]:
-    files = []
-    for index, piece in enumerate(pieces):
-        files.append(f"{directory}/piece-{index:05d}.pdf")
-        with open(files[-1], "wb") as f:
-            f.write(piece.pdf)
+    files = [f"{directory}/piece-{index:05d}.pdf" for index in range(len(pieces))]
+    for file, piece in zip(files, pieces, strict=True):
+        Path(file).write_bytes(piece.pdf)
     return files
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
